@@ -1,0 +1,80 @@
+# linq: build, test and demo.  Every variable can be overridden: make LUA=lua5.1 test
+LUA ?= lua5.4
+PREFIX ?= /usr/local
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+# lua5.1 .. lua5.4, or luajit (which loads Lua 5.1 modules).
+LUA_ABI := $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
+LUA_PC := $(if $(filter luajit,$(LUA)),luajit,lua$(LUA_ABI))
+BUILD := build/$(LUA)
+CORE := $(BUILD)/linq/core.so
+
+WARN := -Wall -Wextra -Werror=implicit-function-declaration
+LINQ_CFLAGS = -std=c99 -fPIC -D_GNU_SOURCE $(WARN) \
+	$(shell $(PKG_CONFIG) --cflags $(LUA_PC) libcurl)
+# Never link liblua: the interpreter that loads the module provides the API.
+LINQ_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
+
+SRC := $(wildcard src/*.c)
+HDR := $(wildcard src/*.h)
+OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
+
+# What the build, the simulator and the specs need, all from Debian's archive.
+DEBIAN_PACKAGES := gcc make pkg-config curl libcurl4-openssl-dev lua-cjson lua-busted \
+	nginx-light libnginx-mod-http-lua \
+	$(if $(filter luajit,$(LUA)),luajit2 libluajit2-5.1-dev,$(LUA) \
+	$(if $(filter lua5.1,$(LUA)),liblua5.1-0-dev,lib$(LUA)-dev))
+
+# Specs find the module in the build folder and never in the working directory.
+TEST_ENV := LUA_PATH='./lua/?.lua;./spec/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' \
+	NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+BUSTED ?= busted
+BUSTED_FLAGS ?= -o utfTerminal
+
+.PHONY: all deps test demo install clean sim-selftest lint
+
+all: $(CORE)
+
+$(BUILD)/obj/%.o: src/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LINQ_CFLAGS) -c $< -o $@
+
+$(CORE): $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(OBJ) $(LINQ_LIBS)
+
+# Installs only what is missing; needs root (or sudo) the first time.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing from Debian: $$missing"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(TEST_ENV) sim/with-sim $(BUSTED) --lua=$(LUA) $(BUSTED_FLAGS) spec
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sim/with-sim sh -c 'LINQ_API_V3_BASE_URL="$$LINQ_SIM_URL/api/partner" \
+	  LINQ_API_V3_API_KEY="$$LINQ_SIM_KEY" $(TEST_ENV) $(LUA) examples/list_phone_numbers.lua'
+
+install: $(CORE)
+	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/linq $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
+	install -m 755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/linq/core.so
+	install -m 644 lua/linq.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/linq.lua
+
+sim-selftest:
+	sim/selftest
+
+lint:
+	luacheck --no-color lua spec examples sim
+
+clean:
+	rm -rf build

@@ -1,0 +1,360 @@
+/* The client object: options checked and copied once, one libcurl handle and one
+ * header list made once, and one idempotent cleanup behind close, __gc and __close. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "linq.h"
+
+static const char *const client_options[] = {
+    "api_key", "base_url", "timeout", "max_retries", "headers", "ca_file",
+    "max_body_size", "max_retry_delay", NULL
+};
+
+static char *copy_string(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+    if (p != NULL) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+/* An environment variable, where an empty value counts as unset. */
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static void check_api_key(lua_State *L, const char *key, size_t len, const char *source)
+{
+    if (len == 0)
+        luaL_argerror(L, 1, lua_pushfstring(L, "%s is empty", source));
+    if (linq_has_control_char(key, len) || memchr(key, ' ', len))
+        luaL_argerror(L, 1, lua_pushfstring(
+            L, "%s contains a space or a control character (CR, LF, NUL, ...)", source));
+}
+
+/* Only http and https, no credentials, query or fragment: the path of a call is
+ * appended to it, and nothing secret may sit in a string that errors can show. */
+static void check_base_url(lua_State *L, const char *url, size_t len, const char *source)
+{
+    const char *rest, *slash;
+    size_t scheme = 0;
+
+    if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
+        scheme = 8;
+    else if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
+        scheme = 7;
+    else
+        luaL_argerror(L, 1, lua_pushfstring(L, "%s must start with http:// or https://", source));
+    if (linq_has_control_char(url, len) || memchr(url, ' ', len))
+        luaL_argerror(L, 1, lua_pushfstring(L, "%s contains a space or a control character",
+                                            source));
+    rest = url + scheme;
+    if (*rest == '\0' || *rest == '/')
+        luaL_argerror(L, 1, lua_pushfstring(L, "%s has no host", source));
+    if (strpbrk(rest, "?#"))
+        luaL_argerror(L, 1, lua_pushfstring(L, "%s must not have a query or fragment", source));
+    slash = strchr(rest, '/');
+    {
+        const char *at = strchr(rest, '@');
+        if (at != NULL && (slash == NULL || at < slash))
+            luaL_argerror(L, 1, lua_pushfstring(
+                L, "%s must not hold credentials; pass api_key instead", source));
+    }
+}
+
+static void free_client(linq_client *c)
+{
+    if (c->curl) {
+        curl_easy_cleanup(c->curl);
+        c->curl = NULL;
+    }
+    curl_slist_free_all(c->base_headers);
+    curl_slist_free_all(c->call_headers);
+    c->base_headers = c->call_headers = NULL;
+    free(c->base_url);
+    free(c->list_url);
+    c->base_url = c->list_url = NULL;
+    if (c->api_key) {
+        memset(c->api_key, 0, c->api_key_len);
+        free(c->api_key);
+        c->api_key = NULL;
+    }
+    linq_response_free(&c->resp);
+}
+
+linq_client *linq_check_client(lua_State *L, int idx)
+{
+    linq_client *c = luaL_checkudata(L, idx, LINQ_CLIENT_MT);
+    if (c->curl == NULL)
+        luaL_argerror(L, idx, "the linq client is closed");
+    return c;
+}
+
+static int client_close(lua_State *L)
+{
+    linq_client *c = luaL_checkudata(L, 1, LINQ_CLIENT_MT);
+    if (c->busy)
+        luaL_argerror(L, 1, "the linq client is busy with a call");
+    free_client(c);
+    return 0;
+}
+
+static int client_gc(lua_State *L)
+{
+    free_client(luaL_checkudata(L, 1, LINQ_CLIENT_MT));
+    return 0;
+}
+
+static int client_tostring(lua_State *L)
+{
+    linq_client *c = luaL_checkudata(L, 1, LINQ_CLIENT_MT);
+    if (c->curl == NULL)
+        lua_pushfstring(L, "linq.Client (closed): %p", (void *)c);
+    else
+        lua_pushfstring(L, "linq.Client (%s): %p", c->base_url, (void *)c);
+    return 1;
+}
+
+static int header_named(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
+}
+
+static int slist_has(const struct curl_slist *l, const char *name)
+{
+    for (; l != NULL; l = l->next)
+        if (header_named(l->data, name))
+            return 1;
+    return 0;
+}
+
+/* "Name: value", or curl's "Name;" form for an empty value. */
+static int append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx)
+{
+    struct curl_slist *l;
+    const char *v;
+
+    lua_pushvalue(L, value_idx);
+    v = lua_tostring(L, -1);
+    if (*v == '\0')
+        lua_pushfstring(L, "%s;", lua_tostring(L, name_idx));
+    else
+        lua_pushfstring(L, "%s: %s", lua_tostring(L, name_idx), v);
+    l = curl_slist_append(*list, lua_tostring(L, -1));
+    lua_pop(L, 2);
+    if (l == NULL)
+        return 0;
+    *list = l;
+    return 1;
+}
+
+/* The headers sent on every request, built once.  The caller's own headers come
+ * first and win over the defaults of the same name. */
+static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
+{
+    struct curl_slist **list = &c->base_headers;
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    const char *runtime;
+    int top = lua_gettop(L), ok = 1;
+
+    if (headers_idx) {
+        lua_pushnil(L);
+        while (lua_next(L, headers_idx)) {
+            int kidx = lua_gettop(L) - 1;
+            if (!append_header(list, L, kidx, kidx + 1)) {
+                lua_settop(L, top);
+                return 0;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    /* LuaJIT says "Lua 5.1" in _VERSION; its jit.version names it properly. */
+    lua_getglobal(L, "jit");
+    if (lua_type(L, -1) == LUA_TTABLE)
+        lua_getfield(L, -1, "version");
+    else
+        lua_getglobal(L, "_VERSION");
+    runtime = lua_isstring(L, -1) ? lua_tostring(L, -1) : LUA_VERSION;
+    lua_pushfstring(L, "User-Agent: linq-lua/%s (%s; libcurl/%s)", LINQ_VERSION, runtime,
+                    cv->version);
+    lua_pushfstring(L, "Authorization: Bearer %s", c->api_key);
+    {
+        const char *defaults[4];
+        int i;
+        defaults[0] = lua_tostring(L, -2);
+        defaults[1] = lua_tostring(L, -1);
+        defaults[2] = "Accept: application/json";
+        defaults[3] = "Expect:";  /* never wait for "100 Continue" before a body */
+        for (i = 0; ok && i < 4; i++) {
+            char name[32];
+            size_t n = strcspn(defaults[i], ":");
+            memcpy(name, defaults[i], n);
+            name[n] = '\0';
+            if (!slist_has(*list, name)) {
+                struct curl_slist *l = curl_slist_append(*list, defaults[i]);
+                if (l == NULL)
+                    ok = 0;
+                else
+                    *list = l;
+            }
+        }
+    }
+    lua_settop(L, top);
+    return ok;
+}
+
+/* Options that never change between calls are set here, once per client. */
+static int setup_handle(linq_client *c, const char *ca_file)
+{
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+
+#define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, c->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, linq_on_body);
+    SET(CURLOPT_WRITEDATA, &c->resp);
+    SET(CURLOPT_HEADERFUNCTION, linq_on_header);
+    SET(CURLOPT_HEADERDATA, &c->resp);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_ACCEPT_ENCODING, "");  /* whatever this libcurl can decode */
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    if (ca_file != NULL)
+        SET(CURLOPT_CAINFO, ca_file);
+#undef SET
+    return rc == CURLE_OK;
+}
+
+int linq_client_new(lua_State *L)
+{
+    const char *key, *url, *ca_file;
+    size_t key_len, url_len;
+    const char *key_source = "option 'api_key'", *url_source = "option 'base_url'";
+    double timeout, max_retry_delay, max_body;
+    int max_retries, headers_idx = 0;
+    linq_client *c;
+
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    linq_check_option_names(L, 1, 1, client_options);
+
+    key = linq_opt_string(L, 1, 1, "api_key", &key_len);
+    if (key == NULL && (key = env(LINQ_ENV_API_KEY)) != NULL) {
+        key_len = strlen(key);
+        key_source = "environment variable " LINQ_ENV_API_KEY;
+    }
+    if (key == NULL)
+        luaL_argerror(L, 1, "no API key: pass api_key or set the environment variable "
+                            LINQ_ENV_API_KEY);
+    check_api_key(L, key, key_len, key_source);
+
+    url = linq_opt_string(L, 1, 1, "base_url", &url_len);
+    if (url == NULL) {
+        url = env(LINQ_ENV_BASE_URL);
+        url_source = "environment variable " LINQ_ENV_BASE_URL;
+        if (url == NULL) {
+            url = LINQ_DEFAULT_BASE_URL;
+            url_source = "the default base URL";
+        }
+        url_len = strlen(url);
+    }
+    check_base_url(L, url, url_len, url_source);
+    while (url_len > 0 && url[url_len - 1] == '/')
+        url_len--;
+
+    timeout = linq_opt_number(L, 1, 1, "timeout", LINQ_DEFAULT_TIMEOUT, 0, 1, 1e9);
+    max_retries = linq_opt_integer(L, 1, 1, "max_retries", LINQ_DEFAULT_MAX_RETRIES, 0, 100);
+    max_retry_delay = linq_opt_number(L, 1, 1, "max_retry_delay", LINQ_DEFAULT_MAX_RETRY_DELAY,
+                                      0, 0, 86400);
+    max_body = linq_opt_number(L, 1, 1, "max_body_size", (double)LINQ_DEFAULT_MAX_BODY,
+                               1, 0, 1e15);
+    ca_file = linq_opt_string(L, 1, 1, "ca_file", NULL);
+    if (ca_file != NULL) {
+        FILE *f = fopen(ca_file, "rb");
+        if (f == NULL)
+            luaL_argerror(L, 1, lua_pushfstring(L, "option 'ca_file': cannot open '%s': %s",
+                                                ca_file, strerror(errno)));
+        fclose(f);
+    }
+    lua_getfield(L, 1, "headers");  /* index 2 */
+    if (!lua_isnil(L, 2)) {
+        linq_check_headers_table(L, 1, 2, "headers");
+        headers_idx = 2;
+    }
+
+    /* Safe empty state first, so __gc can run at any point after this. */
+    c = lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, LINQ_CLIENT_MT);
+
+    c->timeout = timeout;
+    c->max_retries = max_retries;
+    c->max_retry_delay = max_retry_delay;
+    c->resp.max_body = (size_t)max_body;
+    c->rng = (uint64_t)(uintptr_t)c ^ ((uint64_t)time(NULL) << 20) ^ 0x9e3779b97f4a7c15ULL;
+    c->api_key = copy_string(key, key_len);
+    c->api_key_len = key_len;
+    c->base_url = copy_string(url, url_len);
+    c->list_url = malloc(url_len + sizeof "/v3/phone_numbers");
+    c->curl = curl_easy_init();
+    if (!c->api_key || !c->base_url || !c->list_url || !c->curl) {
+        free_client(c);
+        return luaL_error(L, "linq.new: out of memory");
+    }
+    memcpy(c->list_url, url, url_len);
+    memcpy(c->list_url + url_len, "/v3/phone_numbers", sizeof "/v3/phone_numbers");
+    if (!build_base_headers(L, c, headers_idx) || !setup_handle(c, ca_file)) {
+        free_client(c);
+        return luaL_error(L, "linq.new: could not set up libcurl");
+    }
+    return 1;
+}
+
+void linq_client_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"phone_numbers", linq_client_phone_numbers},
+        {"request", linq_client_request},
+        {"close", client_close},
+        {NULL, NULL}
+    };
+    static const luaL_Reg metamethods[] = {
+        {"__gc", client_gc},
+        {"__close", client_gc},
+        {"__tostring", client_tostring},
+        {NULL, NULL}
+    };
+    int i;
+
+    luaL_newmetatable(L, LINQ_CLIENT_MT);          /* upvalues..., mt */
+    lua_pushliteral(L, LINQ_CLIENT_MT);
+    lua_setfield(L, -2, "__name");                 /* 5.1 and 5.2 do not set it */
+    lua_pushliteral(L, "linq.Client");
+    lua_setfield(L, -2, "__metatable");            /* callers cannot swap our methods */
+    luaL_setfuncs(L, metamethods, 0);
+    lua_newtable(L);                               /* upvalues..., mt, methods */
+    for (i = LINQ_NUPVALUES; i > 0; i--)
+        lua_pushvalue(L, -2 - LINQ_NUPVALUES);
+    luaL_setfuncs(L, methods, LINQ_NUPVALUES);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}

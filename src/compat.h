@@ -1,0 +1,57 @@
+/* Every difference between Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT that this module
+ * meets lives here, and only here.  Each shim is defined only where the name is
+ * missing: LuaJIT reports 5.1 but already has several 5.2 functions. */
+#ifndef LINQ_COMPAT_H
+#define LINQ_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#ifndef LUA_OK
+#define LUA_OK 0
+#endif
+
+#if LUA_VERSION_NUM < 502
+
+#ifndef lua_rawlen
+#define lua_rawlen(L, i) lua_objlen((L), (i))
+#endif
+
+/* LuaJIT has these as functions; its lauxlib.h is recognised by luaL_newlib,
+ * a macro that plain 5.1 lacks. */
+#ifndef luaL_newlib
+static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+{
+    luaL_checkstack(L, nup, "too many upvalues");
+    for (; l->name != NULL; l++) {
+        int i;
+        for (i = 0; i < nup; i++)
+            lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
+    }
+    lua_pop(L, nup);
+}
+
+static inline void *luaL_testudata(lua_State *L, int ud, const char *tname)
+{
+    void *p = lua_touserdata(L, ud);
+    if (p == NULL || !lua_getmetatable(L, ud))
+        return NULL;
+    luaL_getmetatable(L, tname);
+    if (!lua_rawequal(L, -1, -2))
+        p = NULL;
+    lua_pop(L, 2);
+    return p;
+}
+
+static inline void luaL_setmetatable(lua_State *L, const char *tname)
+{
+    luaL_getmetatable(L, tname);
+    lua_setmetatable(L, -2);
+}
+#endif /* plain Lua 5.1 */
+
+#endif /* LUA_VERSION_NUM < 502 */
+
+#endif

@@ -1,0 +1,55 @@
+/* luaopen_linq_core: the C core that lua/linq.lua re-exports.  JSON goes through a
+ * private lua-cjson instance, so an application's own cjson settings are never
+ * touched and bad JSON comes back as a value, not a throw. */
+#include "linq.h"
+
+/* Pushes cjson.safe.new(), configured for strict JSON. */
+static void push_private_cjson(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson.safe");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "new");
+    lua_call(L, 0, 1);
+    lua_remove(L, -2);
+    lua_getfield(L, -1, "decode_invalid_numbers");  /* no NaN, Infinity or hex from a server */
+    lua_pushboolean(L, 0);
+    lua_call(L, 1, 0);
+}
+
+int luaopen_linq_core(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        {"new", linq_client_new},
+        {"is_error", linq_is_error},
+        {NULL, NULL}
+    };
+    int json, i;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return luaL_error(L, "linq: libcurl failed to initialise");
+
+    push_private_cjson(L);
+    json = lua_gettop(L);
+
+    /* The shared upvalues, in LINQ_UV_* order. */
+    lua_getfield(L, json, "decode");
+    lua_getfield(L, json, "encode");
+    luaL_newmetatable(L, LINQ_ERROR_MT);
+    lua_pushliteral(L, LINQ_ERROR_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pushcfunction(L, linq_error_tostring);
+    lua_setfield(L, -2, "__tostring");
+
+    linq_client_register(L);
+
+    lua_createtable(L, 0, 6);
+    for (i = 0; i < LINQ_NUPVALUES; i++)
+        lua_pushvalue(L, json + 1 + i);
+    luaL_setfuncs(L, functions, LINQ_NUPVALUES);
+    lua_getfield(L, json, "null");
+    lua_setfield(L, -2, "null");
+    lua_pushliteral(L, LINQ_VERSION);
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}

@@ -1,0 +1,110 @@
+/* libcurl's write and header callbacks: they only copy bytes into C buffers and
+ * enforce the caps.  No Lua here, so no Lua error can unwind through libcurl. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linq.h"
+
+size_t linq_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    linq_response *r = userdata;
+    size_t n = size * nmemb;
+
+    if (n > r->max_body - r->body.len) {
+        r->too_large = 1;
+        return 0;  /* makes curl stop with CURLE_WRITE_ERROR */
+    }
+    return linq_buf_append(&r->body, ptr, n) ? n : 0;
+}
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* A declared length over the cap is refused before a byte of the body arrives;
+ * a plausible one sizes the buffer once instead of doubling it repeatedly. */
+static int check_content_length(linq_response *r, const char *value)
+{
+    char *end;
+    unsigned long long n = strtoull(value, &end, 10);
+
+    if (end == value || *value == '-')
+        return 1;
+    if (n > r->max_body) {
+        r->too_large = 1;
+        return 0;
+    }
+    return linq_buf_reserve(&r->body, (size_t)n);
+}
+
+size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    linq_response *r = userdata;
+    size_t n = size * nmemb, name_len, i;
+    const char *colon, *value, *end = ptr + n;
+    linq_buf *h = &r->headers;
+    size_t name_at;
+
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        /* A new status line: an interim 1xx reply's headers are not this reply's. */
+        h->len = 0;
+        return n;
+    }
+    colon = memchr(ptr, ':', n);
+    if (colon == NULL || colon == ptr)
+        return n;  /* the blank line closing the block, or a line that is not a field */
+    if (h->len + n + 2 > LINQ_MAX_HEADER_BYTES) {
+        r->too_large = 2;
+        return 0;
+    }
+    name_len = (size_t)(colon - ptr);
+    value = colon + 1;
+    while (value < end && is_blank(*value))
+        value++;
+    while (end > value && is_blank(end[-1]))
+        end--;
+
+    name_at = h->len;
+    if (!linq_buf_reserve(h, name_len + (size_t)(end - value) + 2))
+        return 0;
+    for (i = 0; i < name_len; i++)
+        h->data[h->len++] = (char)tolower((unsigned char)ptr[i]);
+    h->data[h->len++] = '\0';
+    memcpy(h->data + h->len, value, (size_t)(end - value));
+    h->len += (size_t)(end - value);
+    h->data[h->len++] = '\0';
+
+    if (name_len == 14 && memcmp(h->data + name_at, "content-length", 14) == 0)
+        return check_content_length(r, h->data + name_at + 15) ? n : 0;
+    return n;
+}
+
+const char *linq_response_header(const linq_response *r, const char *lower_name)
+{
+    const char *p = r->headers.data, *end = p + r->headers.len;
+
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcmp(p, lower_name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+void linq_response_reset(linq_response *r)
+{
+    r->body.len = 0;
+    r->headers.len = 0;
+    r->too_large = 0;
+    if (r->body.data)
+        r->body.data[0] = '\0';
+}
+
+void linq_response_free(linq_response *r)
+{
+    linq_buf_free(&r->body);
+    linq_buf_free(&r->headers);
+}
