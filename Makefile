@@ -28,7 +28,7 @@ DEBIAN_PACKAGES := gcc make pkg-config curl libcurl4-openssl-dev lua-cjson lua-b
 	$(if $(filter lua5.1,$(LUA)),liblua5.1-0-dev,lib$(LUA)-dev))
 
 # Specs find the module in the build folder and never in the working directory.
-TEST_ENV := LUA_PATH='./lua/?.lua;./spec/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' \
+TEST_ENV := LUA_PATH='./lua/?.lua;./spec/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' LINQ_TEST_LUA=$(LUA) \
 	NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 BUSTED ?= busted
 BUSTED_FLAGS ?= -o utfTerminal

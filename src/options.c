@@ -2,6 +2,7 @@
  * "bad argument #n to 'f' (...)" form, and runs before any traffic.  No message
  * ever quotes a value that could be the API key. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "linq.h"
@@ -88,10 +89,12 @@ double linq_opt_number(lua_State *L, int arg, int tidx, const char *name, double
                                               name, luaL_typename(L, -1)));
     v = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    if (!isfinite(v) || v < min || (min_exclusive && v == min) || v > max)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s %f and at most %f",
-                                              name, min_exclusive ? "more than" : "at least",
-                                              min, max));
+    if (!isfinite(v) || v < min || (min_exclusive && v == min) || v > max) {
+        char range[96];
+        snprintf(range, sizeof range, "%s %g and at most %g",
+                 min_exclusive ? "more than" : "at least", min, max);
+        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s", name, range));
+    }
     return v;
 }
 

@@ -43,7 +43,7 @@ int linq_curl_code_retryable(CURLcode rc)
 }
 
 /* A non-negative finite number filling the whole value, or -1. */
-static double parse_seconds(const char *s, double scale)
+static double parse_seconds(const char *s, double per_second)
 {
     char *end;
     double v;
@@ -58,14 +58,14 @@ static double parse_seconds(const char *s, double scale)
         end++;
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v) || v < 0)
         return -1;
-    return v * scale;
+    return v / per_second;
 }
 
 double linq_server_delay(const char *retry_after_ms, const char *retry_after, time_t now)
 {
     double d;
 
-    if (retry_after_ms != NULL && (d = parse_seconds(retry_after_ms, 0.001)) >= 0)
+    if (retry_after_ms != NULL && (d = parse_seconds(retry_after_ms, 1000.0)) >= 0)
         return d;
     if (retry_after == NULL)
         return -1;

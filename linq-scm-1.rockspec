@@ -1,0 +1,37 @@
+package = "linq"
+version = "scm-1"
+source = {
+   url = "git+https://github.com/linq-lua/linq.git",
+}
+description = {
+   summary = "Client for the Linq API (chats, messages, phone numbers), with a C core on libcurl",
+   detailed = [[
+      linq performs Linq API V3 requests in C over libcurl, decodes replies with a private
+      lua-cjson instance into native Lua tables, retries as the official SDKs do, and raises
+      structured errors carrying the HTTP status, the API's code, message and doc_url.
+   ]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.1, < 5.5",
+   "lua-cjson >= 2.1.0",
+}
+external_dependencies = {
+   CURL = { header = "curl/curl.h", library = "curl" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      linq = "lua/linq.lua",
+      ["linq.core"] = {
+         sources = {
+            "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",
+            "src/module.c", "src/options.c", "src/response.c", "src/retry.c",
+         },
+         defines = { "_GNU_SOURCE" },
+         libraries = { "curl" },
+         incdirs = { "$(CURL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)" },
+      },
+   },
+}
