@@ -8,7 +8,7 @@ PKG_CONFIG ?= pkg-config
 # lua5.1 .. lua5.4, or luajit (which loads Lua 5.1 modules).
 LUA_ABI := $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
 LUA_PC := $(if $(filter luajit,$(LUA)),luajit,lua$(LUA_ABI))
-BUILD := build/$(LUA)
+BUILD ?= build/$(LUA)
 CORE := $(BUILD)/linq/core.so
 
 WARN := -Wall -Wextra -Werror=implicit-function-declaration
@@ -28,12 +28,19 @@ DEBIAN_PACKAGES := gcc make pkg-config curl libcurl4-openssl-dev lua-cjson lua-b
 	$(if $(filter lua5.1,$(LUA)),liblua5.1-0-dev,lib$(LUA)-dev))
 
 # Specs find the module in the build folder and never in the working directory.
-TEST_ENV := LUA_PATH='./lua/?.lua;./spec/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' LINQ_TEST_LUA=$(LUA) \
+TEST_ENV = LUA_PATH='./lua/?.lua;./spec/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' LINQ_TEST_LUA=$(LUA) \
 	NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 BUSTED ?= busted
 BUSTED_FLAGS ?= -o utfTerminal
 
-.PHONY: all deps test demo install clean sim-selftest lint
+# The error paths under valgrind: a build that is never unloaded (so frames and leaks
+# are real), every definite leak and invalid access an error.
+VALGRIND_SPECS ?= spec
+VALGRIND_BUILD := build/$(LUA)-valgrind
+VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
+	--errors-for-leak-kinds=definite --error-exitcode=99
+
+.PHONY: all deps test demo install clean sim-selftest lint valgrind
 
 all: $(CORE)
 
@@ -57,13 +64,24 @@ deps:
 	fi
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	$(TEST_ENV) sim/with-sim $(BUSTED) --lua=$(LUA) $(BUSTED_FLAGS) spec
 
 demo: deps
-	@$(MAKE) --no-print-directory all
-	@sim/with-sim sh -c 'LINQ_API_V3_BASE_URL="$$LINQ_SIM_URL/api/partner" \
-	  LINQ_API_V3_API_KEY="$$LINQ_SIM_KEY" $(TEST_ENV) $(LUA) examples/list_phone_numbers.lua'
+	@$(MAKE) -s --no-print-directory all
+	@echo "Listing phone numbers from the local simulator:"
+	@$(TEST_ENV) sim/with-sim sh -c 'LINQ_API_V3_BASE_URL="$$LINQ_SIM_URL/api/partner" \
+	  LINQ_API_V3_API_KEY="$$LINQ_SIM_KEY" exec $(LUA) examples/list_phone_numbers.lua'
+
+valgrind: deps
+	@command -v valgrind >/dev/null || $(MAKE) deps DEBIAN_PACKAGES=valgrind
+	@$(MAKE) -s --no-print-directory all BUILD=$(VALGRIND_BUILD) CFLAGS="-O1 -g" \
+	  LDFLAGS=-Wl,-z,nodelete
+	$(MAKE) -s --no-print-directory BUILD=$(VALGRIND_BUILD) valgrind-run
+
+valgrind-run:
+	$(TEST_ENV) sim/with-sim $(VALGRIND) $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) \
+	  $(VALGRIND_SPECS)
 
 install: $(CORE)
 	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/linq $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
