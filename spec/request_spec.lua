@@ -15,6 +15,7 @@ describe("requests", function()
     local res = client:phone_numbers()
     assert.equal("Bearer " .. support.key, res.headers.authorization)
     assert.equal("application/json", res.headers.accept)
+    assert.matches("gzip", res.headers["accept-encoding"])
     local lua_version = (jit and jit.version) or _VERSION
     assert.matches("^linq%-lua/" .. linq._VERSION:gsub("%.", "%%.") .. " %(" ..
                    lua_version:gsub("[%.%-]", "%%%0") .. "; libcurl/%d+%.%d+%.%d+%)$",
