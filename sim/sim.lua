@@ -387,14 +387,17 @@ MODES.echo = function(segs, n, api_path, path, query)
   return send(200, out)
 end
 
--- reflect/<CODE>[/id=<ID>]: a careless server that quotes the request's
--- Authorization header back in a plain-text body (for the client's redaction).
+-- reflect/<CODE>[/<PAD>][/id=<ID>]: a careless server that quotes the request's
+-- Authorization header back in a plain-text body, after PAD bytes of padding
+-- (for the client's redaction, wherever an excerpt would cut).
 MODES.reflect = function(segs, n)
   local status = http_status(segs[2])
-  local ok, id = params(segs, 3, n)
-  if not status or not ok then return fail(404) end
+  local pad = segs[3] and uint(segs[3])
+  local ok, id = params(segs, pad and 4 or 3, n)
+  if not status or not ok or (pad and pad > 65536) then return fail(404) end
   count(id)
-  return send(status, "you sent: " .. (ngx.var.http_authorization or "nothing"), "text/plain")
+  return send(status, rep(".", pad or 0) .. "you sent: " ..
+              (ngx.var.http_authorization or "nothing"), "text/plain")
 end
 
 -- hits/<ID> (no auth); DELETE resets the counter to 0

@@ -28,6 +28,16 @@ describe("the API key", function()
     end
   end)
 
+  it("leaves no piece of itself where a body excerpt is cut", function()
+    -- "you sent: Bearer " is 17 bytes; pads put the 200-byte cut inside the key.
+    for pad = 200 - 17 - #key + 1, 200 - 17 do
+      local client = support.client{ mode = "reflect/502/" .. pad, max_retries = 0 }
+      local e = support.raises(client.phone_numbers, client)
+      client:close()
+      assert.is_nil(e.body:find(key:sub(1, 4), 1, true), e.body)
+    end
+  end)
+
   it("is not printed by the example", function()
     local out, err = support.run_lua({
       LINQ_API_V3_API_KEY = "wrong-" .. key,

@@ -62,13 +62,19 @@ void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_
     luaL_pushresult(&b);
 }
 
-/* The first bytes of a body, on one line, cut at a character boundary. */
-static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size_t len)
+/* The first bytes of a body, on one line, cut at a character boundary.  The key is
+ * redacted before the cut, over a window one key longer, so no prefix of it survives. */
+static void push_excerpt(lua_State *L, const linq_client *c, const char *body, size_t body_len)
 {
     char out[EXCERPT_BYTES + 4];
-    size_t n = 0, i;
+    size_t window = EXCERPT_BYTES + 1 + (c->api_key ? c->api_key_len : 0);
+    size_t n = 0, i, len;
+    const char *s;
     int space = 1;  /* drops leading white space and folds runs of it */
+    int cut = body_len > window;
 
+    linq_push_redacted(L, c, body, cut ? window : body_len);
+    s = lua_tolstring(L, -1, &len);
     for (i = 0; i < len && n < EXCERPT_BYTES; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch == 0x7f || ch == ' ') {
@@ -80,7 +86,7 @@ static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size
             space = 0;
         }
     }
-    if (i < len) {
+    if (i < len || cut) {
         while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
             n--;  /* continuation bytes of a cut character */
         if (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0xC0)
@@ -90,7 +96,8 @@ static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size
     }
     while (n > 0 && out[n - 1] == ' ')
         n--;
-    linq_push_redacted(L, c, out, n);
+    lua_pop(L, 1);
+    lua_pushlstring(L, out, n);
 }
 
 void linq_push_headers(lua_State *L, const linq_response *r)
