@@ -42,6 +42,16 @@ describe("errors", function()
     end
   end)
 
+  it("do not follow redirects", function()
+    local target = (support.base() .. "/v3/phone_numbers"):gsub("[:/]", function(ch)
+      return string.format("%%%02X", ch:byte())
+    end)
+    local e = fail("status/302/location=" .. target)
+    assert.equal("APIStatusError", e.type)
+    assert.equal(302, e.status)
+    assert.equal(support.base() .. "/v3/phone_numbers", e.headers.location)
+  end)
+
   it("carry the 500 envelope of the reference", function()
     local e = fail("status/500")
     assert.equal(3006, e.code)

@@ -97,6 +97,14 @@ describe("requests", function()
     client:close()
   end)
 
+  it("return an empty table for a 204 No Content", function()
+    local client = support.client{ mode = "status/204" }
+    local res, meta = client:request("DELETE", "/v3/messages/1")
+    assert.same({}, res)
+    assert.equal(204, meta.status)
+    client:close()
+  end)
+
   it("decode JSON null as linq.null and pass every field through", function()
     local client = echo_client()
     local res = client:phone_numbers()
