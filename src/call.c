@@ -68,15 +68,10 @@ static void build_call_headers(lua_State *L, linq_call *k, int headers_idx)
     if (headers_idx) {
         lua_pushnil(L);
         while (lua_next(L, headers_idx)) {
-            const char *v;
-            lua_pushvalue(L, -1);
-            v = lua_tostring(L, -1);
-            if (*v == '\0')
-                lua_pushfstring(L, "%s;", lua_tostring(L, -3));
-            else
-                lua_pushfstring(L, "%s: %s", lua_tostring(L, -3), v);
-            append_or_raise(L, c, lua_tostring(L, -1));
-            lua_pop(L, 3);
+            int kidx = lua_gettop(L) - 1;
+            if (!linq_append_header(&c->call_headers, L, kidx, kidx + 1))
+                luaL_error(L, "linq: out of memory");
+            lua_pop(L, 1);
         }
     }
     for (l = c->base_headers; l != NULL; l = l->next)

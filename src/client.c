@@ -136,8 +136,9 @@ static int slist_has(const struct curl_slist *l, const char *name)
     return 0;
 }
 
-/* "Name: value", or curl's "Name;" form for an empty value. */
-static int append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx)
+/* Appends "Name: value" (curl's "Name;" form for an empty value) from a checked
+ * headers table entry; 0 when out of memory. */
+int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx)
 {
     struct curl_slist *l;
     const char *v;
@@ -169,7 +170,7 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
         lua_pushnil(L);
         while (lua_next(L, headers_idx)) {
             int kidx = lua_gettop(L) - 1;
-            if (!append_header(list, L, kidx, kidx + 1)) {
+            if (!linq_append_header(list, L, kidx, kidx + 1)) {
                 lua_settop(L, top);
                 return 0;
             }

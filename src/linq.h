@@ -84,6 +84,7 @@ typedef struct linq_client {
 } linq_client;
 
 linq_client *linq_check_client(lua_State *L, int idx);   /* open client or argerror */
+int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx);
 int linq_client_new(lua_State *L);
 void linq_client_register(lua_State *L);  /* metatable; expects module upvalues on top */
 
