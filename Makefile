@@ -22,8 +22,8 @@ HDR := $(wildcard src/*.h)
 OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
 
 # What the build, the simulator and the specs need, all from Debian's archive.
-DEBIAN_PACKAGES := gcc make pkg-config curl libcurl4-openssl-dev lua-cjson lua-busted \
-	nginx-light libnginx-mod-http-lua \
+DEBIAN_PACKAGES := gcc make pkg-config curl openssl libcurl4-openssl-dev lua-cjson lua-busted \
+	nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
 	$(if $(filter luajit,$(LUA)),luajit2 libluajit2-5.1-dev,$(LUA) \
 	$(if $(filter lua5.1,$(LUA)),liblua5.1-0-dev,lib$(LUA)-dev))
 
@@ -63,8 +63,10 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# nginx runs LuaJIT: the nginx specs load the LuaJIT build whatever LUA is.
 test: deps
 	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory all LUA=luajit BUILD=build/luajit
 	$(TEST_ENV) sim/with-sim $(BUSTED) --lua=$(LUA) $(BUSTED_FLAGS) spec
 
 demo: deps

@@ -51,5 +51,8 @@ int luaopen_linq_core(lua_State *L)
     lua_setfield(L, -2, "null");
     lua_pushliteral(L, LINQ_VERSION);
     lua_setfield(L, -2, "_VERSION");
+    /* For the nginx front, which rebuilds errors that crossed a thread as plain tables. */
+    lua_pushvalue(L, json + 3);
+    lua_setfield(L, -2, "_error_mt");
     return 1;
 }

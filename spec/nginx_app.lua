@@ -1,0 +1,78 @@
+-- Starts a real nginx with the Lua module (the "application" nginx, apart from the
+-- simulator) from a config template, on a free port under a temporary prefix.
+local M = {}
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function shell(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function capture(cmd)
+  local p = assert(io.popen(cmd))
+  local s = p:read("*a")
+  p:close()
+  return (s:gsub("%s+$", ""))
+end
+
+M.root = capture("pwd -P")
+
+-- Answers with the status line of GET path, "" when nothing answers.
+local function status_line(port, path)
+  return capture(string.format("curl -s --noproxy '*' -m 2 -o /dev/null -w '%%{http_code}' " ..
+                               "http://127.0.0.1:%d%s", port, path))
+end
+
+-- template: the text of an nginx.conf with ${PORT}, ${ROOT} and ${PREFIX} in it.
+-- Returns { url, port, prefix, stop(), error_log() }.
+function M.start(template, ready_path)
+  local prefix = capture("mktemp -d /tmp/linq-app.XXXXXX")
+  assert(shell("mkdir -p " .. prefix .. "/tmp " .. prefix .. "/logs && chmod 755 " .. prefix))
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+  for _ = 1, 20 do
+    local port = math.random(20000, 60999)
+    local conf = template:gsub("%${(%u+)}", { PORT = tostring(port), ROOT = M.root, PREFIX = prefix })
+    write(prefix .. "/nginx.conf", conf)
+    local started = shell(string.format("nginx -p %s/ -c %s/nginx.conf -e %s/logs/error.log " ..
+                                        "2>%s/start.err", prefix, prefix, prefix, prefix))
+    if started then
+      local app = { port = port, prefix = prefix, url = "http://127.0.0.1:" .. port }
+      function app.error_log() return read(prefix .. "/logs/error.log") end
+      function app.stop()
+        local pid = read(prefix .. "/nginx.pid"):match("%d+")
+        if pid then shell("kill " .. pid .. " 2>/dev/null; for i in $(seq 50); do kill -0 " .. pid ..
+                          " 2>/dev/null || break; sleep 0.1; done") end
+        shell("rm -rf " .. prefix)
+      end
+      for _ = 1, 100 do
+        if status_line(port, ready_path or "/") ~= "000" then return app end
+        shell("sleep 0.05")
+      end
+      local log = app.error_log()
+      app.stop()
+      error("nginx did not answer:\n" .. log)
+    end
+    local err = read(prefix .. "/start.err") .. read(prefix .. "/logs/error.log")
+    if not err:find("Address already in use", 1, true) then
+      shell("rm -rf " .. prefix)
+      error("nginx failed to start:\n" .. err)
+    end
+  end
+  error("no free port for nginx")
+end
+
+M.read = read
+return M

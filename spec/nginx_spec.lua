@@ -1,0 +1,122 @@
+-- Inside nginx: the same require("linq"), linq.new and client:phone_numbers(),
+-- run on nginx's thread pool so a call never blocks the worker.
+local linq = require("linq")
+local support = require("support")
+local nginx_app = require("nginx_app")
+
+describe("inside nginx", function()
+  local app, http
+
+  setup(function()
+    app = nginx_app.start(nginx_app.read("spec/nginx/app.conf"), "/ready")
+    http = linq.new{ api_key = "unused", base_url = app.url, max_retries = 0, timeout = 10 }
+  end)
+
+  teardown(function()
+    if http then http:close() end
+    if app then app.stop() end
+  end)
+
+  local function get(path)
+    local res = http:request("GET", path)
+    return res
+  end
+
+  it("lists phone numbers from a handler, with a client made at start-up", function()
+    local res = get("/list")
+    assert.equal(2, res.count)
+    assert.equal("+12025551234", res.first)
+    assert.equal("https://docs.linqapp.com/guides/phone-numbers/phone-health#at-risk", res.doc_url)
+    assert.equal(200, res.status)
+    assert.is_string(res.request_id)
+    assert.equal(2, res.init)  -- the call made in init_by_lua, where waiting is harmless
+    assert.matches("^linq.Client %(.*, nginx thread pool 'linq'%)$", res.client)
+    assert.is_nil(res.client:find(support.key, 1, true))
+  end)
+
+  it("gives a handler the API's error, structured", function()
+    local res = get("/error")
+    assert.is_false(res.ok)
+    assert.is_true(res.is_error)
+    assert.equal("AuthenticationError", res.type)
+    assert.equal(401, res.status)
+    assert.equal(2004, res.code)
+    assert.equal("https://docs.linqapp.com/error/codes/2xxx/2004/", res.doc_url)
+    assert.matches("^linq: AuthenticationError 401 %(code 2004%): Unauthorized", res.text)
+  end)
+
+  it("sends bodies and queries, and brings linq.null back", function()
+    local res = get("/request")
+    assert.equal("PUT", res.method)
+    assert.equal('{"forwarding_number":null}', res.body)
+    assert.equal("a=1", res.query)
+    assert.is_true(res.null)
+  end)
+
+  it("reports misuse as plain errors naming the function", function()
+    local res = get("/misuse")
+    assert.matches("bad argument #1 to 'new' %(unknown option 'apikey'", res.option)
+    assert.matches("^content_by_lua", res.option)  -- the caller's position, not ours
+    assert.matches("bad argument #1 to 'phone_numbers' %(linq.Client expected, got no value%)", res.dot)
+    assert.matches("unknown option 'timout'", res.call_option)
+    assert.matches("contains CR, LF or NUL", res.header)
+    assert.matches("bad argument #1 to 'phone_numbers' %(the linq client is closed%)", res.closed)
+    assert.matches("nginx has no thread pool 'missing': add `thread_pool missing threads=16;`",
+                   res.nopool)
+  end)
+
+  it("calls from a timer, and refuses the phases that cannot wait", function()
+    local state
+    for _ = 1, 100 do
+      state = get("/state")
+      if state.timer then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal(2, state.timer)
+    assert.matches("cannot call the Linq API in nginx's 'init_worker' phase", state.init_worker)
+    assert.matches("content_by_lua%*", state.init_worker)
+    get("/logphase")
+    for _ = 1, 100 do
+      state = get("/state")
+      if state.log then break end
+      os.execute("sleep 0.05")
+    end
+    assert.matches("cannot call the Linq API in nginx's 'log' phase", state.log)
+  end)
+
+  it("serves other requests while a handler waits on a slow call", function()
+    local id = support.id()
+    local out = os.tmpname()
+    os.execute(string.format("curl -s --noproxy '*' -m 10 -o %s '%s/slow?id=%s' &", out, app.url, id))
+    -- Wait until the slow call has reached the simulator: the handler is now waiting.
+    local hits = 0
+    for _ = 1, 200 do
+      hits = support.hits(id)
+      if hits > 0 then break end
+      os.execute("sleep 0.02")
+    end
+    assert.equal(1, hits)
+    -- A static file from the same single worker, answered before the slow call ends.
+    local static = get("/static.json")
+    assert.equal(2, #static.phone_numbers)
+    local state = get("/state")
+    assert.is_nil(state["slow_done_" .. id], "the static request waited for the slow call")
+    -- And the slow call itself completes.
+    for _ = 1, 100 do
+      if get("/state")["slow_done_" .. id] then break end
+      os.execute("sleep 0.05")
+    end
+    assert.is_true(get("/state")["slow_done_" .. id])
+    os.remove(out)
+  end)
+
+  it("does not deadlock when a handler calls its own nginx", function()
+    local res = get("/selfcall")
+    assert.is_true(res.ok, tostring(res.count))
+    assert.equal(2, res.count)
+  end)
+
+  it("keeps the error log free of the key", function()
+    assert.is_nil(app.error_log():find(support.key, 1, true))
+  end)
+end)
