@@ -40,7 +40,7 @@ VALGRIND_BUILD := build/$(LUA)-valgrind
 VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
-.PHONY: all deps test demo install clean sim-selftest lint valgrind
+.PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run
 
 all: $(CORE)
 
@@ -85,10 +85,19 @@ valgrind-run:
 	$(TEST_ENV) sim/with-sim $(VALGRIND) $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) \
 	  $(VALGRIND_SPECS)
 
+LUA_DIR = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
+LIB_DIR = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
+
 install: $(CORE)
-	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/linq $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
-	install -m 755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/linq/core.so
-	install -m 644 lua/linq.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/linq.lua
+	install -d $(LIB_DIR)/linq $(LUA_DIR)/linq
+	install -m 755 $(CORE) $(LIB_DIR)/linq/core.so
+	install -m 644 lua/linq.lua $(LUA_DIR)/linq.lua
+	install -m 644 lua/linq/nginx.lua $(LUA_DIR)/linq/nginx.lua
+
+# Every interpreter in turn; each build lives in build/<interpreter>.
+ALL_LUAS := lua5.1 lua5.2 lua5.3 lua5.4 luajit
+test-all:
+	@set -e; for l in $(ALL_LUAS); do echo "=== $$l"; $(MAKE) -s --no-print-directory test LUA=$$l; done
 
 sim-selftest:
 	sim/selftest
@@ -96,5 +105,6 @@ sim-selftest:
 lint:
 	luacheck --no-color lua spec examples sim
 
+# `luarocks make` builds in place: its objects and linq/core.so go too.
 clean:
-	rm -rf build
+	rm -rf build linq src/*.o

@@ -23,6 +23,7 @@ build = {
    type = "builtin",
    modules = {
       linq = "lua/linq.lua",
+      ["linq.nginx"] = "lua/linq/nginx.lua",
       ["linq.core"] = {
          sources = {
             "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",
