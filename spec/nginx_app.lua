@@ -37,8 +37,14 @@ local function status_line(port, path)
 end
 
 -- template: the text of an nginx.conf with ${PORT}, ${ROOT} and ${PREFIX} in it.
+-- opts: ready (a path that answers once nginx is up), env (variables for nginx),
+-- globals (main-context directives given with -g, for a config that lacks them).
 -- Returns { url, port, prefix, stop(), error_log() }.
-function M.start(template, ready_path)
+function M.start(template, opts)
+  opts = opts or {}
+  local ready_path = opts.ready
+  local env = ""
+  for k, v in pairs(opts.env or {}) do env = env .. k .. "='" .. v .. "' " end
   local prefix = capture("mktemp -d /tmp/linq-app.XXXXXX")
   assert(shell("mkdir -p " .. prefix .. "/tmp " .. prefix .. "/logs && chmod 755 " .. prefix))
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
@@ -46,8 +52,13 @@ function M.start(template, ready_path)
     local port = math.random(20000, 60999)
     local conf = template:gsub("%${(%u+)}", { PORT = tostring(port), ROOT = M.root, PREFIX = prefix })
     write(prefix .. "/nginx.conf", conf)
-    local started = shell(string.format("nginx -p %s/ -c %s/nginx.conf -e %s/logs/error.log " ..
-                                        "2>%s/start.err", prefix, prefix, prefix, prefix))
+    local globals = ""
+    if opts.globals then
+      globals = "-g '" .. opts.globals:gsub("%${PREFIX}", prefix) .. "' "
+    end
+    local started = shell(string.format("env %snginx -p %s/ -c %s/nginx.conf -e %s/logs/error.log " ..
+                                        "%s2>%s/start.err", env, prefix, prefix, prefix, globals,
+                                        prefix))
     if started then
       local app = { port = port, prefix = prefix, url = "http://127.0.0.1:" .. port }
       function app.error_log() return read(prefix .. "/logs/error.log") end

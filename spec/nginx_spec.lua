@@ -8,7 +8,7 @@ describe("inside nginx", function()
   local app, http
 
   setup(function()
-    app = nginx_app.start(nginx_app.read("spec/nginx/app.conf"), "/ready")
+    app = nginx_app.start(nginx_app.read("spec/nginx/app.conf"), { ready = "/ready" })
     http = linq.new{ api_key = "unused", base_url = app.url, max_retries = 0, timeout = 10 }
   end)
 
@@ -118,5 +118,51 @@ describe("inside nginx", function()
 
   it("keeps the error log free of the key", function()
     assert.is_nil(app.error_log():find(support.key, 1, true))
+  end)
+end)
+
+describe("the nginx configurations we publish", function()
+  local function fetch(url)
+    local p = io.popen("curl -s --noproxy '*' -m 10 -w '\\n%{http_code}' '" .. url .. "'")
+    local out = p:read("*a")
+    p:close()
+    local body, code = out:match("^(.*)\n(%d+)$")
+    return body, tonumber(code)
+  end
+
+  local sim_env = { LINQ_API_V3_API_KEY = support.key, LINQ_API_V3_BASE_URL = support.base() }
+
+  it("examples/openresty serves the numbers as HTML and as JSON", function()
+    local conf = nginx_app.read("examples/openresty/nginx.conf")
+      :gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:${PORT};")
+      :gsub("build/openresty", "${PREFIX}")
+      :gsub("%$prefix/", "${ROOT}/")
+    local app = nginx_app.start(conf, { ready = "/phone_numbers.json", env = sim_env })
+    local html, code = fetch(app.url .. "/")
+    local json, jcode = fetch(app.url .. "/phone_numbers.json")
+    app.stop()
+    assert.equal(200, code)
+    assert.matches("<td>%+12025551234</td>", html)
+    assert.matches(">AT_RISK</a>", html)
+    assert.equal(200, jcode)
+    assert.equal(2, #require("cjson").decode(json).phone_numbers)
+  end)
+
+  it("the README's nginx.conf works as pasted, with the module installed", function()
+    local readme = nginx_app.read("README.md")
+    local block = readme:match("<!%-%- readme%-nginx%-conf.-```nginx\n(.-)```")
+    assert.is_string(block)
+    local dest = os.tmpname()
+    os.remove(dest)
+    local installed = os.execute("make -s install LUA=luajit BUILD=build/luajit PREFIX=" .. dest ..
+                                 " >/dev/null")
+    assert.is_true(installed == true or installed == 0)
+    local conf = block:gsub("/usr/local/", dest .. "/"):gsub("127%.0%.0%.1:8080", "127.0.0.1:${PORT}")
+    local app = nginx_app.start(conf, { env = sim_env, globals = "pid ${PREFIX}/nginx.pid;" })
+    local body, code = fetch(app.url .. "/phone_numbers")
+    app.stop()
+    os.execute("rm -rf " .. dest)
+    assert.equal(200, code, body)
+    assert.equal("+12025559876", require("cjson").decode(body).phone_numbers[2].phone_number)
   end)
 end)

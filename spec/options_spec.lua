@@ -165,6 +165,9 @@ describe("misuse of a client", function()
 
   it("refuses a body that cannot be JSON", function()
     assert.matches("option 'body' cannot be encoded as JSON",
-                   support.raises(function() local r = client:request("POST", "/v3/x", { body = { f = print } }); return r end))
+                   support.raises(function()
+                     local r = client:request("POST", "/v3/x", { body = { f = print } })
+                     return r
+                   end))
   end)
 end)
