@@ -29,6 +29,7 @@ local function capture(cmd)
 end
 
 M.root = capture("pwd -P")
+M.as_root = capture("id -u") == "0"
 
 -- Answers with the status line of GET path, "" when nothing answers.
 local function status_line(port, path)
@@ -52,9 +53,12 @@ function M.start(template, opts)
     local port = math.random(20000, 60999)
     local conf = template:gsub("%${(%u+)}", { PORT = tostring(port), ROOT = M.root, PREFIX = prefix })
     write(prefix .. "/nginx.conf", conf)
+    -- Workers started by root run as nobody, who may not reach a checkout in a
+    -- private folder: keep them as the user who runs the specs.
+    local directives = (M.as_root and "user root; " or "") .. (opts.globals or "")
     local globals = ""
-    if opts.globals then
-      globals = "-g '" .. opts.globals:gsub("%${PREFIX}", prefix) .. "' "
+    if directives ~= "" then
+      globals = "-g '" .. directives:gsub("%${PREFIX}", prefix) .. "' "
     end
     local started = shell(string.format("env %snginx -p %s/ -c %s/nginx.conf -e %s/logs/error.log " ..
                                         "%s2>%s/start.err", env, prefix, prefix, prefix, globals,
