@@ -33,14 +33,16 @@ TEST_ENV = LUA_PATH='./lua/?.lua;./spec/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' L
 BUSTED ?= busted
 BUSTED_FLAGS ?= -o utfTerminal
 
-# The error paths under valgrind: a build that is never unloaded (so frames and leaks
-# are real), every definite leak and invalid access an error.
+# Every spec under valgrind and under ASan + UBSan, with the collector at full pace
+# (spec/gc_stress.lua): builds that are never unloaded (so frames and leaks are
+# real); any invalid access, undefined behaviour or definite leak is an error.
 VALGRIND_SPECS ?= spec
 VALGRIND_BUILD := build/$(LUA)-valgrind
 VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
-.PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run
+.PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
+	asan asan-run check-memory
 
 all: $(CORE)
 
@@ -77,13 +79,32 @@ demo: deps
 
 valgrind: deps
 	@command -v valgrind >/dev/null || $(MAKE) deps DEBIAN_PACKAGES=valgrind
+	@$(MAKE) -s --no-print-directory all LUA=luajit BUILD=build/luajit
 	@$(MAKE) -s --no-print-directory all BUILD=$(VALGRIND_BUILD) CFLAGS="-O1 -g" \
 	  LDFLAGS=-Wl,-z,nodelete
 	$(MAKE) -s --no-print-directory BUILD=$(VALGRIND_BUILD) valgrind-run
 
 valgrind-run:
 	$(TEST_ENV) sim/with-sim $(VALGRIND) $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) \
-	  $(VALGRIND_SPECS)
+	  --helper=spec/gc_stress.lua $(VALGRIND_SPECS)
+
+ASAN_BUILD := build/$(LUA)-asan
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+asan: deps
+	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory all LUA=luajit BUILD=build/luajit
+	@$(MAKE) -s --no-print-directory all BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SANITIZE)" \
+	  LDFLAGS="$(SANITIZE) -Wl,-z,nodelete"
+	$(MAKE) -s --no-print-directory BUILD=$(ASAN_BUILD) asan-run
+
+# The interpreter is not built with ASan: its runtime must be loaded first.
+asan-run:
+	$(TEST_ENV) LINQ_CHILD_CPATH='./build/$(LUA)/?.so;;' sim/with-sim \
+	  env LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) --helper=spec/gc_stress.lua spec
+
+check-memory: valgrind asan
 
 LUA_DIR = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 LIB_DIR = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)

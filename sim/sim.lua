@@ -364,6 +364,92 @@ MODES.drip = function(segs, n, api_path)
   end
 end
 
+-- Sends status, headers (Content-Length = clen) and body, waits until it is in
+-- the socket, then closes the connection (444: no further bytes, no keepalive).
+local function send_and_close(status, body, clen)
+  ngx.status = status
+  ngx.header["Content-Length"] = clen
+  ngx.send_headers()
+  if ngx.req.get_method() ~= "HEAD" and body ~= "" then ngx.print(body) end
+  ngx.flush(true)
+  return ngx.exit(444)
+end
+
+-- cut/<BYTES>[/id=<ID>]: the full Content-Length, then only the first BYTES
+-- bytes (at most all but the last one) and a closed connection (curl exit 18).
+MODES.cut = function(segs, n, api_path)
+  local bytes = uint(segs[2])
+  local ok, id, hdrs = params(segs, 3, n)
+  if not bytes or not ok then return fail(404) end
+  count(id)
+  if not authorized() then return fail(401) end
+  set_headers(hdrs)
+  local status, body = api(api_path)
+  if bytes > #body - 1 then bytes = #body - 1 end
+  return send_and_close(status, sub(body, 1, bytes), #body)
+end
+
+-- short[/id=<ID>]: Content-Length = body + 100, the whole body, then a closed
+-- connection (curl exit 18).
+MODES.short = function(segs, n, api_path)
+  local ok, id, hdrs = params(segs, 2, n)
+  if not ok then return fail(404) end
+  count(id)
+  if not authorized() then return fail(401) end
+  set_headers(hdrs)
+  local status, body = api(api_path)
+  return send_and_close(status, body, #body + 100)
+end
+
+local MAX_HEADER = 2097152 -- bigheader's limit (2 MiB)
+
+-- bigheader/<BYTES>[/id=<ID>]: the normal answer plus "x-padding: <BYTES x>".
+MODES.bigheader = function(segs, n, api_path)
+  local bytes = uint(segs[2])
+  local ok, id, hdrs = params(segs, 3, n)
+  if not bytes or bytes < 1 or bytes > MAX_HEADER or not ok then
+    return fail(404)
+  end
+  count(id)
+  if not authorized() then return fail(401) end
+  set_headers(hdrs)
+  ngx.header["x-padding"] = rep("x", bytes)
+  return send(api(api_path))
+end
+
+-- gzip[/id=<ID>]: the normal answer; nginx.conf's "location /gzip/" has the
+-- gzip filter on (Content-Encoding: gzip when Accept-Encoding allows it).
+MODES.gzip = function(segs, n, api_path)
+  local ok, id, hdrs = params(segs, 2, n)
+  if not ok then return fail(404) end
+  count(id)
+  if not authorized() then return fail(401) end
+  set_headers(hdrs)
+  return send(api(api_path))
+end
+
+local CHUNKS = 4 -- pieces of the chunked mode
+
+-- chunked[/id=<ID>]: the normal answer without Content-Length, in CHUNKS
+-- flushed pieces (Transfer-Encoding: chunked).
+MODES.chunked = function(segs, n, api_path)
+  local ok, id, hdrs = params(segs, 2, n)
+  if not ok then return fail(404) end
+  count(id)
+  if not authorized() then return fail(401) end
+  set_headers(hdrs)
+  local status, body = api(api_path)
+  ngx.status = status
+  ngx.send_headers()
+  if ngx.req.get_method() == "HEAD" then return end
+  local size = math.ceil(#body / CHUNKS)
+  if size < 1 then size = 1 end
+  for i = 1, #body, size do
+    ngx.print(sub(body, i, i + size - 1))
+    if not ngx.flush(true) then return end
+  end
+end
+
 -- echo[/id=<ID>] (no auth)
 MODES.echo = function(segs, n, api_path, path, query)
   local ok, id = params(segs, 2, n)

@@ -16,17 +16,8 @@ local function write(path, s)
   f:close()
 end
 
-local function shell(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("*a")
-  p:close()
-  return (s:gsub("%s+$", ""))
-end
+local support = require("support")
+local shell, capture = support.execute, support.read_command
 
 M.root = capture("pwd -P")
 M.as_root = capture("id -u") == "0"
@@ -46,7 +37,11 @@ function M.start(template, opts)
   local ready_path = opts.ready
   local env = ""
   for k, v in pairs(opts.env or {}) do env = env .. k .. "='" .. v .. "' " end
-  local prefix = capture("mktemp -d /tmp/linq-app.XXXXXX")
+  -- Under the simulator's prefix when there is one: sim/with-sim stops what is
+  -- left there even if the specs die before their teardown.
+  local parent = os.getenv("LINQ_SIM_PREFIX") and (os.getenv("LINQ_SIM_PREFIX") .. "/apps") or "/tmp"
+  shell("mkdir -p " .. parent)
+  local prefix = capture("mktemp -d " .. parent .. "/linq-app.XXXXXX")
   assert(shell("mkdir -p " .. prefix .. "/tmp " .. prefix .. "/logs && chmod 755 " .. prefix))
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
   for _ = 1, 20 do

@@ -4,6 +4,31 @@ local linq = require("linq")
 
 local M = {}
 
+-- Commands the specs start run without the sanitizer runtime that `make asan`
+-- preloads into the interpreter (preloaded into curl, ASan hangs it at exit), and
+-- load the plain build of the module.
+local child_cpath = os.getenv("LINQ_CHILD_CPATH")
+local CHILD = "env -u LD_PRELOAD -u ASAN_OPTIONS " ..
+  (child_cpath and ("LUA_CPATH='" .. child_cpath .. "' ") or "")
+
+-- os.execute for a shell command line; true when it exited 0.
+function M.execute(cmd)
+  local ok = os.execute(CHILD .. cmd)
+  return ok == true or ok == 0
+end
+
+-- The output of a shell command line, trailing white space removed.
+function M.read_command(cmd)
+  local p = assert(io.popen(CHILD .. cmd))
+  local s = p:read("*a")
+  p:close()
+  return (s:gsub("%s+$", ""))
+end
+
+function M.sleep(seconds)
+  M.execute("sleep " .. seconds)
+end
+
 M.url = assert(os.getenv("LINQ_SIM_URL"), "run the specs through `make test` (sim/with-sim)")
 M.key = assert(os.getenv("LINQ_SIM_KEY"))
 M.lua = os.getenv("LINQ_TEST_LUA") or "lua5.4"
@@ -59,7 +84,7 @@ function M.run_lua(env, code)
   end
   parts[#parts + 1] = M.lua .. " -e " .. quote(code)
   local cmd = table.concat(parts, " ") .. " >" .. out .. " 2>" .. err
-  local ok = os.execute(cmd)
+  local ok = M.execute(cmd)
   local function slurp(p)
     local f = io.open(p, "rb")
     local s = f:read("*a")
@@ -67,7 +92,7 @@ function M.run_lua(env, code)
     os.remove(p)
     return s
   end
-  return slurp(out), slurp(err), ok == true or ok == 0
+  return slurp(out), slurp(err), ok
 end
 
 return M
