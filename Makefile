@@ -42,7 +42,7 @@ VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
 .PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory
+	asan asan-run check-memory soak
 
 all: $(CORE)
 
@@ -105,6 +105,13 @@ asan-run:
 	  $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) --helper=spec/gc_stress.lua spec
 
 check-memory: valgrind asan
+
+# SOAK_CALLS calls on one client, every error kind mixed in; fails if RSS grows by
+# more than 1 MiB after the warm-up or a descriptor is left behind.
+SOAK_CALLS ?= 100000
+soak: deps
+	@$(MAKE) -s --no-print-directory all
+	$(TEST_ENV) sim/with-sim $(LUA) bench/soak.lua $(SOAK_CALLS)
 
 LUA_DIR = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 LIB_DIR = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
