@@ -42,7 +42,7 @@ VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
 .PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory soak
+	asan asan-run check-memory soak fuzz
 
 all: $(CORE)
 
@@ -105,6 +105,14 @@ asan-run:
 	  $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) --helper=spec/gc_stress.lua spec
 
 check-memory: valgrind asan
+
+# libFuzzer harnesses (fuzz/README.md): each runs FUZZ_SECONDS; needs clang from Debian.
+FUZZ_SECONDS ?= 60
+FUZZ_PACKAGES := clang libclang-rt-14-dev pkg-config libcurl4-openssl-dev liblua5.4-dev lua-cjson
+
+fuzz:
+	@$(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES="$(FUZZ_PACKAGES)"
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run
 
 # SOAK_CALLS calls on one client, every error kind mixed in; fails if RSS grows by
 # more than 1 MiB after the warm-up or a descriptor is left behind.

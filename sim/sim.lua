@@ -85,6 +85,13 @@ local BODIES = {
     "text/plain" },
   ["json-other"] = { '{"message":"plain message","detail":"not the envelope"}',
     "application/json" },
+  -- envelopes whose fields are out of the ordinary (found by fuzzing the client)
+  ["code-huge"] = { '{"error":{"status":500,"code":1e300,"message":"huge code"},"success":false}',
+    "application/json" },
+  ["code-inf"] = { '{"error":{"status":500,"code":1e999,"message":"infinite code"},"success":false}',
+    "application/json" },
+  ["message-lines"] = { '{"error":{"status":500,"code":3006,"message":"line one\r\nline two\ttab",'
+    .. '"doc_url":"https://docs.linqapp.com/x\ny"},"success":false}', "application/json" },
   -- nested, invalid-utf8, huge-string are built in init()
 }
 
@@ -473,17 +480,43 @@ MODES.echo = function(segs, n, api_path, path, query)
   return send(200, out)
 end
 
--- reflect/<CODE>[/<PAD>][/id=<ID>]: a careless server that quotes the request's
--- Authorization header back in a plain-text body, after PAD bytes of padding
--- (for the client's redaction, wherever an excerpt would cut).
+-- reflect/<CODE>[/<PAD>[/<STYLE>]][/id=<ID>]: a careless server that quotes the
+-- request's Authorization header back, in a plain-text body after PAD bytes of
+-- padding and in an x-reflected header (for the client's redaction, wherever an
+-- excerpt would cut).  STYLE: dots (default), spaces (runs of white space, which
+-- an excerpt folds), repeat (the quote PAD times over instead of padding).
+local REFLECT_STYLES = { dots = true, spaces = true, ["repeat"] = true }
 MODES.reflect = function(segs, n)
   local status = http_status(segs[2])
   local pad = segs[3] and uint(segs[3])
-  local ok, id = params(segs, pad and 4 or 3, n)
+  local style = pad and segs[4] and REFLECT_STYLES[segs[4]] and segs[4]
+  local ok, id = params(segs, 3 + (pad and 1 or 0) + (style and 1 or 0), n)
   if not status or not ok or (pad and pad > 65536) then return fail(404) end
   count(id)
-  return send(status, rep(".", pad or 0) .. "you sent: " ..
-              (ngx.var.http_authorization or "nothing"), "text/plain")
+  local quote = "you sent: " .. (ngx.var.http_authorization or "nothing")
+  local body
+  if style == "repeat" then
+    body = rep(quote .. " ", pad) .. quote
+  elseif style == "spaces" then
+    body = rep("\n    ", math.floor(pad / 5)) .. quote
+  else
+    body = rep(".", pad or 0) .. quote
+  end
+  ngx.header["x-reflected"] = quote
+  return send(status, body, "text/plain")
+end
+
+-- bare/<CODE>[/id=<ID>]: a status line and not one header field, then the
+-- connection closes (a reply some proxies give).
+MODES.bare = function(segs, n)
+  local status = http_status(segs[2])
+  local ok, id = params(segs, 3, n)
+  if not status or not ok then return fail(404) end
+  count(id)
+  local sock = ngx.req.socket(true)
+  if not sock then return fail(500) end
+  sock:send(format("HTTP/1.1 %d Bare\r\n\r\n", status))
+  return ngx.exit(444)
 end
 
 -- hits/<ID> (no auth); DELETE resets the counter to 0

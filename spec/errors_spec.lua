@@ -166,6 +166,25 @@ describe("errors", function()
     assert.is_true(linq.is_error(fail("status/500")))
   end)
 
+  -- Found by fuzz/fuzz_body.c: converting 1e300 to an integer was undefined behaviour.
+  it("keep an envelope code outside the integers as a number", function()
+    local e = fail("body/500/code-huge")
+    assert.equal(1e300, e.code)
+    assert.equal("huge code", e.message)
+    assert.matches("%(code 1e%+300%)", tostring(e))
+    e = fail("body/500/code-inf")
+    assert.equal(math.huge, e.code)
+    assert.matches("^linq: InternalServerError 500 %(code [%a%d%.]+%): infinite code", tostring(e))
+  end)
+
+  it("keep a server's line breaks in the fields but not in tostring", function()
+    local e = fail("body/500/message-lines")
+    assert.equal("line one\r\nline two\ttab", e.message)
+    local text = tostring(e)
+    assert.is_nil(text:find("[\r\n\t]"))
+    assert.matches("line one  line two tab <https://docs.linqapp.com/x y>", text)
+  end)
+
   it("print as one line", function()
     for _, mode in ipairs{ "status/404", "html502", "body/500/text", "reset", "body/200/html" } do
       local s = tostring(fail(mode))

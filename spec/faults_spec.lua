@@ -28,6 +28,15 @@ describe("faults", function()
     assert.equal(7, e.curl_code)
   end)
 
+  -- Found by fuzz/fuzz_headers.c: no header field at all left a NULL store.
+  it("a status line with no header fields", function()
+    local e = fails("bare/503")
+    assert.equal("InternalServerError", e.type)
+    assert.equal(503, e.status)
+    assert.same({}, e.headers)
+    assert.is_nil(e.request_id)
+  end)
+
   it("the connection closed before the headers", function()
     local e = fails("reset")
     assert.equal("APIConnectionError", e.type)

@@ -38,6 +38,29 @@ describe("the API key", function()
     end
   end)
 
+  -- Found by fuzz/fuzz_body.c: folded white space and earlier replacements let the
+  -- excerpt reach a key that a fixed window had cut.
+  it("leaves no piece of itself after white space or earlier copies of it", function()
+    local piece = key:sub(1, 4)
+    -- "you sent: Bearer " is 17 bytes: these pads put the key across 201 raw bytes
+    -- plus its length, where a fixed window would have cut it.
+    for _, mode in ipairs{ "reflect/502/185/spaces", "reflect/502/190/spaces", "reflect/502/195/spaces",
+                           "reflect/502/3/repeat", "reflect/502/5/repeat", "reflect/502/8/repeat" } do
+      local client = support.client{ mode = mode, max_retries = 0 }
+      local e = support.raises(client.phone_numbers, client)
+      client:close()
+      assert.is_nil(e.body:find(piece, 1, true), mode .. ": " .. e.body)
+      assert.is_nil(tostring(e):find(piece, 1, true), mode)
+    end
+  end)
+
+  it("is redacted from the response headers of an error", function()
+    local client = support.client{ mode = "reflect/400", max_retries = 0 }
+    local e = support.raises(client.phone_numbers, client)
+    client:close()
+    assert.equal("you sent: Bearer [redacted]", e.headers["x-reflected"])
+  end)
+
   it("is not printed by the example", function()
     local out, err = support.run_lua({
       LINQ_API_V3_API_KEY = "wrong-" .. key,

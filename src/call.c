@@ -278,7 +278,7 @@ static void push_meta(lua_State *L, const linq_client *c, long status, int attem
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
-    linq_push_headers(L, &c->resp);
+    linq_push_headers(L, c, &c->resp);
     lua_setfield(L, -2, "headers");
     if (rid != NULL) {
         lua_pushstring(L, rid);

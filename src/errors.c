@@ -63,30 +63,41 @@ void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_
 }
 
 /* The first bytes of a body, on one line, cut at a character boundary.  The key is
- * redacted before the cut, over a window one key longer, so no prefix of it survives. */
-static void push_excerpt(lua_State *L, const linq_client *c, const char *body, size_t body_len)
+ * matched in the raw bytes as the excerpt is made, so it is replaced whole wherever
+ * the cut falls (folded white space and earlier replacements change the lengths);
+ * a body that ends with 4 or more of the key's first bytes (a reply cut at the size
+ * cap) gets those replaced too. */
+static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size_t len)
 {
+    static const char mark[] = "[redacted]";
     char out[EXCERPT_BYTES + 4];
-    size_t window = EXCERPT_BYTES + 1 + (c->api_key ? c->api_key_len : 0);
-    size_t n = 0, i, len;
-    const char *s;
+    size_t klen = c->api_key ? c->api_key_len : 0;
+    size_t n = 0, i = 0;
     int space = 1;  /* drops leading white space and folds runs of it */
-    int cut = body_len > window;
 
-    linq_push_redacted(L, c, body, cut ? window : body_len);
-    s = lua_tolstring(L, -1, &len);
-    for (i = 0; i < len && n < EXCERPT_BYTES; i++) {
+    while (i < len && n < EXCERPT_BYTES) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f || ch == ' ') {
+        size_t rest = len - i;
+        if (klen && ch == (unsigned char)c->api_key[0] && (rest >= klen || rest >= 4)
+            && memcmp(s + i, c->api_key, rest < klen ? rest : klen) == 0) {
+            if (n + sizeof mark - 1 > EXCERPT_BYTES)
+                break;  /* no room for the whole mark: the excerpt ends here */
+            memcpy(out + n, mark, sizeof mark - 1);
+            n += sizeof mark - 1;
+            i += rest < klen ? rest : klen;
+            space = 0;
+        } else if (ch < 0x20 || ch == 0x7f || ch == ' ') {
             if (!space)
                 out[n++] = ' ';
             space = 1;
+            i++;
         } else {
             out[n++] = (char)ch;
             space = 0;
+            i++;
         }
     }
-    if (i < len || cut) {
+    if (i < len) {
         while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
             n--;  /* continuation bytes of a cut character */
         if (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0xC0)
@@ -96,25 +107,27 @@ static void push_excerpt(lua_State *L, const linq_client *c, const char *body, s
     }
     while (n > 0 && out[n - 1] == ' ')
         n--;
-    lua_pop(L, 1);
     lua_pushlstring(L, out, n);
 }
 
-void linq_push_headers(lua_State *L, const linq_response *r)
+void linq_push_headers(lua_State *L, const linq_client *c, const linq_response *r)
 {
-    const char *p = r->headers.data, *end = p + r->headers.len;
+    const char *p = r->headers.data, *end;
 
     lua_newtable(L);
+    if (p == NULL)
+        return;  /* a reply with no header fields at all */
+    end = p + r->headers.len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
         lua_getfield(L, -1, p);
         if (lua_isstring(L, -1)) {  /* a repeated field: join as HTTP does */
             lua_pushliteral(L, ", ");
-            lua_pushstring(L, value);
+            linq_push_redacted(L, c, value, strlen(value));
             lua_concat(L, 3);
         } else {
             lua_pop(L, 1);
-            lua_pushstring(L, value);
+            linq_push_redacted(L, c, value, strlen(value));
         }
         lua_setfield(L, -2, p);
         p = value + strlen(value) + 1;
@@ -136,7 +149,10 @@ static int copy_field(lua_State *L, int from, int to, const char *key, int type,
             lua_remove(L, -2);
         } else if (type == LUA_TNUMBER) {
             lua_Number v = lua_tonumber(L, -1);
-            if (v == (lua_Number)(lua_Integer)v) {  /* 2004, not 2004.0, under 5.3+ */
+            /* 2004, not 2004.0, under 5.3+; a value outside the integers stays a float
+             * (converting it would be undefined behaviour). */
+            if (v >= -9223372036854775808.0 && v < 9223372036854775808.0
+                && v == (lua_Number)(lua_Integer)v) {
                 lua_pop(L, 1);
                 lua_pushinteger(L, (lua_Integer)v);
             }
@@ -175,7 +191,7 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
                                          linq_response_header(r, "retry-after"), time(NULL));
         lua_pushinteger(L, f->status);
         lua_setfield(L, e, "status");
-        linq_push_headers(L, r);
+        linq_push_headers(L, c, r);
         lua_setfield(L, e, "headers");
         if (rid != NULL) {
             linq_push_redacted(L, c, rid, strlen(rid));
@@ -212,47 +228,65 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
     lua_setmetatable(L, e);
 }
 
-/* Strings and numbers only; the stack use is balanced around each buffer call. */
-static void add_field(luaL_Buffer *b, lua_State *L, int e, const char *key,
-                      const char *before, const char *after)
+/* A copy of s with control characters (a server's CR, LF, tab...) as spaces. */
+static void push_one_line(lua_State *L, const char *s, size_t len)
 {
-    int present;
+    luaL_Buffer b;
+    size_t i;
+
+    luaL_buffinit(L, &b);
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        luaL_addchar(&b, ch < 0x20 || ch == 0x7f ? ' ' : (char)ch);
+    }
+    luaL_pushresult(&b);
+}
+
+/* Pushes before, the field on one line, after: 3 values; nothing when the field is
+ * not a string or a number. */
+static int push_field(lua_State *L, int e, const char *key, const char *before,
+                      const char *after)
+{
+    size_t len;
+    const char *s;
 
     lua_getfield(L, e, key);
-    present = lua_isstring(L, -1);
-    lua_pop(L, 1);
-    if (!present)
-        return;
-    luaL_addstring(b, before);
-    lua_getfield(L, e, key);
-    luaL_addvalue(b);
-    luaL_addstring(b, after);
+    if (!lua_isstring(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    s = lua_tolstring(L, -1, &len);  /* converts this stack slot, not the table's field */
+    lua_pushstring(L, before);
+    push_one_line(L, s, len);
+    lua_pushstring(L, after);
+    lua_remove(L, -4);
+    return 3;
 }
 
 int linq_error_tostring(lua_State *L)
 {
-    luaL_Buffer b;
     lua_Integer attempts;
+    int n = 1;
 
     luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkstack(L, 30, "linq error");
     lua_getfield(L, 1, "attempts");
     attempts = lua_isnumber(L, -1) ? lua_tointeger(L, -1) : 0;
     lua_pop(L, 1);
 
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "linq: ");
-    add_field(&b, L, 1, "type", "", "");
-    add_field(&b, L, 1, "status", " ", "");
-    add_field(&b, L, 1, "code", " (code ", ")");
-    add_field(&b, L, 1, "message", ": ", "");
-    add_field(&b, L, 1, "doc_url", " <", ">");
-    add_field(&b, L, 1, "body", "; body: ", "");
-    add_field(&b, L, 1, "request_id", " [request_id ", "]");
+    lua_pushliteral(L, "linq: ");
+    n += push_field(L, 1, "type", "", "");
+    n += push_field(L, 1, "status", " ", "");
+    n += push_field(L, 1, "code", " (code ", ")");
+    n += push_field(L, 1, "message", ": ", "");
+    n += push_field(L, 1, "doc_url", " <", ">");
+    n += push_field(L, 1, "body", "; body: ", "");
+    n += push_field(L, 1, "request_id", " [request_id ", "]");
     if (attempts > 1) {
         lua_pushfstring(L, " (after %d attempts)", (int)attempts);
-        luaL_addvalue(&b);
+        n++;
     }
-    luaL_pushresult(&b);
+    lua_concat(L, n);
     return 1;
 }
 

@@ -118,7 +118,7 @@ const char *linq_error_type_for_status(long status);
 void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_failure *f,
                      int decoded_idx);
 void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_t len);
-void linq_push_headers(lua_State *L, const linq_response *r);
+void linq_push_headers(lua_State *L, const linq_client *c, const linq_response *r);
 int linq_error_tostring(lua_State *L);
 int linq_is_error(lua_State *L);
 

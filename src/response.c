@@ -55,6 +55,8 @@ size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     colon = memchr(ptr, ':', n);
     if (colon == NULL || colon == ptr)
         return n;  /* the blank line closing the block, or a line that is not a field */
+    if (memchr(ptr, '\0', n) != NULL)
+        return n;  /* the store is NUL-separated; libcurl refuses such lines anyway */
     if (h->len + n + 2 > LINQ_MAX_HEADER_BYTES) {
         r->too_large = 2;
         return 0;
@@ -83,8 +85,11 @@ size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 const char *linq_response_header(const linq_response *r, const char *lower_name)
 {
-    const char *p = r->headers.data, *end = p + r->headers.len;
+    const char *p = r->headers.data, *end;
 
+    if (p == NULL)
+        return NULL;  /* a reply with no header fields at all */
+    end = p + r->headers.len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
         if (strcmp(p, lower_name) == 0)
