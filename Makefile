@@ -42,7 +42,7 @@ VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
 .PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory soak fuzz
+	asan asan-run check-memory soak fuzz bench
 
 all: $(CORE)
 
@@ -105,6 +105,10 @@ asan-run:
 	  $(LUA) $$(command -v $(BUSTED)) $(BUSTED_FLAGS) --helper=spec/gc_stress.lua spec
 
 check-memory: valgrind asan
+
+# One benchmark run, one table (bench/README.md); BENCH_SECONDS, BENCH_SKIP_NODE, BENCH_CPU.
+bench: deps
+	bench/run
 
 # libFuzzer harnesses (fuzz/README.md): each runs FUZZ_SECONDS; needs clang from Debian.
 FUZZ_SECONDS ?= 60

@@ -1,0 +1,261 @@
+-- Reads what bench/run measured in DIR (build/bench), prints the table and the
+-- targets, and writes the same as Markdown to MD:   lua5.4 bench/report.lua DIR MD
+local cjson = require("cjson")
+
+local dir, md_path = arg[1], arg[2]
+assert(dir and md_path, "usage: report.lua DIR MD")
+
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function fields(s)
+  local t = {}
+  for k, v in s:gmatch("([%w_]+)=(%S+)") do t[k] = tonumber(v) or v end
+  return t
+end
+
+-- Environment: key<TAB>value lines.
+local env = {}
+for line in (read(dir .. "/env.tsv") or ""):gmatch("[^\n]+") do
+  local k, v = line:match("^([^\t]+)\t(.*)$")
+  if k then env[k] = v end
+end
+
+-- Results: payload<TAB>client<TAB>calls=.. wall=.. cpu=.. bytes=..  (or a note).
+local res = { small = {}, big = {} }
+for line in (read(dir .. "/results.tsv") or ""):gmatch("[^\n]+") do
+  local payload, client, rest = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
+  if payload and res[payload] then
+    local f = fields(rest)
+    if f.calls and f.wall and f.cpu then
+      res[payload][client] = { rate = f.calls / f.wall, cpu = f.cpu / f.calls, calls = f.calls,
+        bytes = f.bytes, busy = f.cpu / f.wall }
+    else
+      res[payload][client] = { note = rest }
+    end
+  end
+end
+
+local CLIENTS = {
+  { id = "linq54", name = "linq, Lua 5.4" },
+  { id = "linqjit", name = "linq, LuaJIT" },
+  { id = "raw", name = "raw libcurl (C, reused handle)" },
+  { id = "raw_cjson", name = "raw libcurl + cjson.decode (C + Lua 5.4)" },
+  { id = "raw_cjson_jit", name = "raw libcurl + cjson.decode (C + LuaJIT)" },
+  { id = "socket", name = "LuaSocket + cjson, Lua 5.4" },
+  { id = "node", name = "@linqapp/sdk" .. (env.sdk_version and " " .. env.sdk_version or "") .. ", Node" },
+}
+
+local function ratio(a, b) if a and b and b > 0 then return a / b end end
+local function fx(x, fmt) return x and string.format(fmt or "%.2f", x) or "-" end
+local function fcpu(s) -- seconds per call -> ms with sensible precision
+  if not s then return "-" end
+  local ms = s * 1e3
+  if ms < 1 then return string.format("%.3f", ms) end
+  if ms < 100 then return string.format("%.2f", ms) end
+  return string.format("%.0f", ms)
+end
+local function mib(kb) return kb and string.format("%.1f MiB", kb / 1024) or "-" end
+
+local PAYLOADS = {
+  { id = "small", title = "small list (the reference's 2 numbers)" },
+  { id = "big", title = "big list (10,000 numbers)" },
+}
+
+-- One table per payload: header row + rows of cells.
+local tables = {}
+for _, p in ipairs(PAYLOADS) do
+  local r = res[p.id]
+  local raw, floor, floor_jit = r.raw or {}, r.raw_cjson or {}, r.raw_cjson_jit or {}
+  local body = raw.bytes or floor.bytes
+  local head = { "client", "calls/s", "CPU ms/call", "client busy", "calls/s vs raw", "CPU vs raw" }
+  if p.id == "big" then
+    head[#head + 1] = "vs raw+cjson 5.4"
+    head[#head + 1] = "vs raw+cjson LuaJIT"
+  end
+  local rows = {}
+  for _, c in ipairs(CLIENTS) do
+    local m = r[c.id]
+    if m then
+      local row
+      if m.note then
+        row = { c.name, m.note }
+      else
+        row = { c.name, fx(m.rate, "%.0f"), fcpu(m.cpu), string.format("%.0f %%", m.busy * 100),
+          fx(ratio(m.rate, raw.rate)), fx(ratio(m.cpu, raw.cpu)) }
+        if p.id == "big" then
+          row[#row + 1] = fx(ratio(m.rate, floor.rate))
+          row[#row + 1] = fx(ratio(m.rate, floor_jit.rate))
+        end
+      end
+      rows[#rows + 1] = row
+    end
+  end
+  tables[#tables + 1] = {
+    title = string.format("%s, body %s bytes", p.title, body and tostring(body) or "?"),
+    head = head, rows = rows,
+  }
+end
+
+-- Start-up: hyperfine's JSON, else the shell loop's TSV (name, mean ms, stddev ms).
+local startup = {}
+local hj = read(dir .. "/startup.json")
+if hj then
+  for _, r in ipairs(cjson.decode(hj).results) do
+    startup[#startup + 1] = { name = r.command, mean = r.mean * 1e3, sd = r.stddev * 1e3 }
+  end
+else
+  for line in (read(dir .. "/startup.tsv") or ""):gmatch("[^\n]+") do
+    local n, m, s = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
+    if n then startup[#startup + 1] = { name = n, mean = tonumber(m), sd = tonumber(s) } end
+  end
+end
+local bare, withlinq
+for _, s in ipairs(startup) do
+  if s.name == "lua5.4 bare" then bare = s.mean end
+  if s.name == "lua5.4 + linq" then withlinq = s.mean end
+end
+local st_rows = {}
+for _, s in ipairs(startup) do
+  st_rows[#st_rows + 1] = { s.name, string.format("%.1f ± %.1f", s.mean, s.sd),
+    bare and string.format("%+.1f", s.mean - bare) or "-" }
+end
+tables[#tables + 1] = {
+  title = "start-up (" .. (hj and "hyperfine, warm-up 3, 30 runs" or "shell loop, 30 runs") .. ")",
+  head = { "command", "ms", "ms vs bare lua5.4" }, rows = st_rows,
+}
+
+-- Peak memory: the module, and for comparison the same decode without HTTP.
+local big_body = (res.big.raw or {}).bytes or (res.big.raw_cjson or {}).bytes
+local function mem_row(name, file)
+  local m = fields(read(dir .. "/" .. file) or "")
+  local above = m.peak_kb and m.base_kb and (m.peak_kb - m.base_kb)
+  local r = above and big_body and (above * 1024 / big_body)
+  return { name, mib(m.base_kb), mib(m.peak_kb), mib(above),
+    big_body and string.format("%.1f MiB", big_body / 1048576) or "-", fx(r),
+    (m.result_kb and big_body) and string.format("%s (%.1f x body)", mib(m.result_kb),
+      m.result_kb * 1024 / big_body) or "-" }, r
+end
+local linq_mem, mem_ratio = mem_row("linq, Lua 5.4: client:phone_numbers()", "memory.txt")
+local floor_mem = mem_row("for comparison: io read + cjson.decode, Lua 5.4, no HTTP",
+  "memory_floor.txt")
+tables[#tables + 1] = {
+  title = string.format("peak memory, %s calls on the big list "
+    .. "(baseline: after require and new, before any call)", env.mem_calls or "?"),
+  head = { "process", "baseline RSS", "peak (VmHWM)", "peak above baseline", "body",
+    "above / body", "Lua heap of one result" },
+  rows = { linq_mem, floor_mem },
+}
+
+-- Targets.
+local targets = {}
+local function target(what, got, limit, pass_when_le)
+  local ok
+  if got then ok = (pass_when_le and got <= limit) or (not pass_when_le and got >= limit) end
+  targets[#targets + 1] = { what, got and string.format("%.3f", got) or "-",
+    (pass_when_le and "<= " or ">= ") .. tostring(limit),
+    ok == nil and "not measured" or (ok and "met" or "NOT met") }
+end
+local sr, br = res.small, res.big
+target("small list, linq Lua 5.4 calls/s / raw libcurl",
+  ratio((sr.linq54 or {}).rate, (sr.raw or {}).rate), 0.90)
+target("small list, linq LuaJIT calls/s / raw libcurl",
+  ratio((sr.linqjit or {}).rate, (sr.raw or {}).rate), 0.90)
+target("big list, linq Lua 5.4 calls/s / (raw libcurl + cjson.decode)",
+  ratio((br.linq54 or {}).rate, (br.raw_cjson or {}).rate), 0.95)
+target("big list, linq LuaJIT calls/s / (raw libcurl + cjson.decode, LuaJIT)",
+  ratio((br.linqjit or {}).rate, (br.raw_cjson_jit or {}).rate), 0.95)
+target("start-up, ms added over bare lua5.4",
+  withlinq and bare and (withlinq - bare), 20, true)
+target("peak memory above baseline / body size, big list", mem_ratio, 4, true)
+tables[#tables + 1] = { title = "targets", head = { "target", "measured", "wanted", "" },
+  rows = targets }
+
+-- Plain text.
+local function text_table(t)
+  local w = {}
+  for i, h in ipairs(t.head) do w[i] = utf8.len(h) end
+  for _, r in ipairs(t.rows) do
+    for i, c in ipairs(r) do w[i] = math.max(w[i] or 0, utf8.len(c) or #c) end
+  end
+  local function line(r)
+    local out = {}
+    for i = 1, #t.head do
+      local c = r[i] or ""
+      local pad = string.rep(" ", w[i] - (utf8.len(c) or #c))
+      out[i] = (i == 1) and (c .. pad) or (pad .. c)
+    end
+    return (table.concat(out, "  "):gsub("%s+$", ""))
+  end
+  local lines = { t.title, line(t.head) }
+  local dash = {}
+  for i = 1, #t.head do dash[i] = string.rep("-", w[i]) end
+  lines[#lines + 1] = table.concat(dash, "  ")
+  for _, r in ipairs(t.rows) do lines[#lines + 1] = line(r) end
+  return table.concat(lines, "\n")
+end
+
+local notes = {}
+notes[#notes + 1] = "client busy = the client's CPU time / wall time. Client and simulator on one core "
+  .. "(BENCH_CPU=same): they take turns, calls/s ~ 1 / (client + server CPU per call). On two cores "
+  .. "(split, or none when the scheduler splits them): the small list is bound by cross-core wake-up "
+  .. "latency, raw libcurl sits well below 100 % busy and calls/s ratios flatten towards 1; read CPU vs raw."
+if env.settings then notes[#notes + 1] = env.settings end
+if env.load then notes[#notes + 1] = "machine before the run: " .. env.load end
+if env.node_note and env.node_note ~= "" then notes[#notes + 1] = "Node SDK: " .. env.node_note end
+if env.node_paths and env.node_paths ~= "" then
+  notes[#notes + 1] = "Node SDK base URL join (echo mode): " .. env.node_paths
+end
+
+local out = {}
+for _, t in ipairs(tables) do out[#out + 1] = text_table(t) end
+io.write(table.concat(out, "\n\n"), "\n")
+for _, n in ipairs(notes) do io.write("\n", n) end
+io.write("\n")
+
+-- Markdown.
+local function md_table(t)
+  local function esc(c) return (c:gsub("|", "\\|")) end
+  local lines = { "### " .. t.title, "" }
+  local h = {}
+  for i, c in ipairs(t.head) do h[i] = esc(c) end
+  lines[#lines + 1] = "| " .. table.concat(h, " | ") .. " |"
+  local al = { ":--" }
+  for i = 2, #t.head do al[i] = "--:" end
+  lines[#lines + 1] = "|" .. table.concat(al, "|") .. "|"
+  for _, r in ipairs(t.rows) do
+    local cells = {}
+    for i = 1, #t.head do cells[i] = esc(r[i] or "") end
+    lines[#lines + 1] = "| " .. table.concat(cells, " | ") .. " |"
+  end
+  return table.concat(lines, "\n")
+end
+
+local md = {
+  "# Benchmark results",
+  "",
+  "Written by `bench/run` (see `bench/README.md`); compare figures within one run only.",
+  "",
+  "| | |",
+  "|:--|:--|",
+}
+for _, k in ipairs({ "date", "machine", "load", "lua5.4", "luajit", "libcurl", "node", "sdk",
+  "nginx", "lua-cjson", "lua-socket", "hyperfine", "settings" }) do
+  if env[k] then md[#md + 1] = string.format("| %s | %s |", k, (env[k]:gsub("|", "\\|"))) end
+end
+md[#md + 1] = ""
+for _, t in ipairs(tables) do
+  md[#md + 1] = md_table(t)
+  md[#md + 1] = ""
+end
+for _, n in ipairs(notes) do
+  if n ~= env.settings and not n:find("^machine before") then md[#md + 1] = "- " .. n end
+end
+local f = assert(io.open(md_path, "w"))
+f:write(table.concat(md, "\n"), "\n")
+f:close()
