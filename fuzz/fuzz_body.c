@@ -12,7 +12,7 @@
  * Then, under lua_pcall, the steps of perform_call() in src/call.c for one attempt:
  * the private cjson decoder on the body (2xx: always; errors: when it starts with '{'),
  * linq_push_error (src/errors.c) with the client's key set so redaction runs,
- * linq_error_tostring, linq_push_headers.  A 2xx body that decodes is also turned
+ * linq_error_tostring, linq_push_meta.  A 2xx body that decodes is also turned
  * into an error, so the envelope code sees every decoded shape.
  *
  * Invariants: the key never appears in tostring(e) or in any string field of e; the
@@ -316,14 +316,18 @@ static int run_job(lua_State *L)
             return 0;
         }
         lua_pop(L, 1);
-        /* The success path's meta.headers ... */
+        /* The success path's meta, and its headers built on first access ... */
         {
             int top = lua_gettop(L);
-            linq_push_headers(L, &client, r);
-            FUZZ_CHECK(lua_gettop(L) == top + 1, "linq_push_headers pushed %d values",
+            linq_push_meta(L, &client, status, 1, 0);
+            FUZZ_CHECK(lua_gettop(L) == top + 1, "linq_push_meta pushed %d values",
                        lua_gettop(L) - top);
-            check_headers_table(L, top + 1);
-            lua_pop(L, 1);
+            lua_getfield(L, top + 1, "headers");
+            FUZZ_CHECK(lua_istable(L, -1), "meta.headers is not a table");
+            check_headers_table(L, top + 2);
+            lua_getfield(L, top + 1, "headers");
+            FUZZ_CHECK(lua_rawequal(L, -1, -2), "meta.headers was built twice");
+            lua_settop(L, top);
         }
         /* ... and, beyond call.c, the decoded value through the envelope code. */
         f.type = linq_error_type_for_status(status);

@@ -29,6 +29,7 @@ describe("inside nginx", function()
     assert.equal("https://docs.linqapp.com/guides/phone-numbers/phone-health#at-risk", res.doc_url)
     assert.equal(200, res.status)
     assert.is_string(res.request_id)
+    assert.matches("^application/json", res.content_type)
     assert.equal(2, res.init)  -- the call made in init_by_lua, where waiting is harmless
     assert.matches("^linq.Client %(.*, nginx thread pool 'linq'%)$", res.client)
     assert.is_nil(res.client:find(support.key, 1, true))

@@ -24,6 +24,8 @@ describe("client:phone_numbers()", function()
     for name in pairs(meta.headers) do
       assert.equal(name:lower(), name)
     end
+    assert.equal(meta.headers, meta.headers)  -- built once, on first access
+    assert.equal(meta.headers, rawget(meta, "headers"))
     client:close()
   end)
 

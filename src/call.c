@@ -270,26 +270,6 @@ static int configure(linq_call *k)
     return 1;
 }
 
-static void push_meta(lua_State *L, const linq_client *c, long status, int attempts,
-                      double waited)
-{
-    const char *rid = linq_response_header(&c->resp, "x-request-id");
-
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, status);
-    lua_setfield(L, -2, "status");
-    linq_push_headers(L, c, &c->resp);
-    lua_setfield(L, -2, "headers");
-    if (rid != NULL) {
-        lua_pushstring(L, rid);
-        lua_setfield(L, -2, "request_id");
-    }
-    lua_pushinteger(L, attempts);
-    lua_setfield(L, -2, "attempts");
-    lua_pushnumber(L, waited);
-    lua_setfield(L, -2, "waited");
-}
-
 static int raise_failure(lua_State *L, linq_call *k, linq_failure *f, int decoded_idx)
 {
     linq_push_error(L, 3, k->c, f, decoded_idx);
@@ -401,7 +381,7 @@ static int perform_call(lua_State *L)
         }
         lua_pop(L, 1);
     }
-    push_meta(L, c, status, attempt, waited);
+    linq_push_meta(L, c, status, attempt, waited);
     return 2;
 }
 

@@ -45,8 +45,12 @@ void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_
 {
     luaL_Buffer b;
     const char *end = s + len;
-    size_t klen = c->api_key ? c->api_key_len : 0;
+    size_t klen = c != NULL && c->api_key ? c->api_key_len : 0;
 
+    if (klen == 0 || len < klen || memmem(s, len, c->api_key, klen) == NULL) {
+        lua_pushlstring(L, s, len);  /* the usual case: nothing to replace */
+        return;
+    }
     luaL_buffinit(L, &b);
     while (s < end) {
         const char *hit = klen && (size_t)(end - s) >= klen ? memmem(s, (size_t)(end - s),
@@ -110,14 +114,13 @@ static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size
     lua_pushlstring(L, out, n);
 }
 
-void linq_push_headers(lua_State *L, const linq_client *c, const linq_response *r)
+void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_client *c)
 {
-    const char *p = r->headers.data, *end;
+    const char *end = p + len;
 
     lua_newtable(L);
     if (p == NULL)
         return;  /* a reply with no header fields at all */
-    end = p + r->headers.len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
         lua_getfield(L, -1, p);
@@ -191,7 +194,7 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
                                          linq_response_header(r, "retry-after"), time(NULL));
         lua_pushinteger(L, f->status);
         lua_setfield(L, e, "status");
-        linq_push_headers(L, c, r);
+        linq_push_header_table(L, r->headers.data, r->headers.len, c);
         lua_setfield(L, e, "headers");
         if (rid != NULL) {
             linq_push_redacted(L, c, rid, strlen(rid));

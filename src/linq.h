@@ -118,7 +118,13 @@ const char *linq_error_type_for_status(long status);
 void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_failure *f,
                      int decoded_idx);
 void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_t len);
-void linq_push_headers(lua_State *L, const linq_client *c, const linq_response *r);
+/* A table of the "name\0value\0" pairs at p; values redacted of c's key (c may be NULL). */
+void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_client *c);
+
+/* ---- meta.c: the second result of a call ---- */
+void linq_meta_register(lua_State *L);
+void linq_push_meta(lua_State *L, const linq_client *c, long status, int attempts,
+                    double waited);
 int linq_error_tostring(lua_State *L);
 int linq_is_error(lua_State *L);
 

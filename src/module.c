@@ -42,6 +42,7 @@ int luaopen_linq_core(lua_State *L)
     lua_setfield(L, -2, "__tostring");
 
     linq_client_register(L);
+    linq_meta_register(L);
 
     lua_createtable(L, 0, 6);
     for (i = 0; i < LINQ_NUPVALUES; i++)

@@ -198,6 +198,8 @@ function M.run(key, config, name, ...)
     if type(res) == "table" then setmetatable(res, nil) end
     return false, res
   end
+  -- meta.headers is built on first access, by a metatable that cannot cross.
+  local _ = meta.headers
   return true, res, meta
 end
 
