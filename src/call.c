@@ -372,6 +372,9 @@ static int perform_call(lua_State *L)
         }
         lua_pushvalue(L, 2);
         lua_pushlstring(L, c->resp.body.data, c->resp.body.len);
+        /* Lua has its own copy now: a large buffer goes before the decode, which
+         * is when the most memory is in use. */
+        linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
         lua_call(L, 1, 2);
         if (lua_isnil(L, -2)) {
             lua_pushfstring(L, "the response body is not valid JSON (%s)",

@@ -22,8 +22,9 @@
 #define LINQ_DEFAULT_MAX_BODY ((size_t)64 << 20)
 /* Response headers beyond this are a misbehaving server, not an API reply. */
 #define LINQ_MAX_HEADER_BYTES ((size_t)1 << 20)
-/* A buffer grown past this by one large reply is released after the call. */
-#define LINQ_KEEP_BUFFER_BYTES ((size_t)8 << 20)
+/* A body buffer grown past this by one large reply is released once Lua has the
+ * body: a client (one per pool thread in nginx) must not hold megabytes forever. */
+#define LINQ_KEEP_BUFFER_BYTES ((size_t)1 << 20)
 
 /* Upvalues shared by every function of the module (see module.c). */
 #define LINQ_UV_DECODE 1
