@@ -242,16 +242,30 @@ end
 -- Modes ----------------------------------------------------------------------------
 -- Each gets (segs, n, api_path, path, query).
 
+-- The common start of a mode: parses the name=value segments from `first` on;
+-- answers 404 when `valid` is false or they do not parse, counts the id, answers
+-- 401 without the key, sets the extra headers.  True when the mode goes on.
+local function admit(valid, segs, first, n)
+  local ok, id, hdrs = params(segs, first, n)
+  if not valid or not ok then
+    fail(404)
+    return false
+  end
+  count(id)
+  if not authorized() then
+    fail(401)
+    return false
+  end
+  set_headers(hdrs)
+  return true
+end
+
 local MODES = {}
 
 -- status/<CODE>[/id=<ID>][/<header>=<value>...]
 MODES.status = function(segs, n)
   local status = http_status(segs[2])
-  local ok, id, hdrs = params(segs, 3, n)
-  if not status or not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(status, segs, 3, n) then return end
   return fail(status)
 end
 
@@ -271,22 +285,14 @@ end
 
 -- html502[/id=<ID>]
 MODES.html502 = function(segs, n)
-  local ok, id, hdrs = params(segs, 2, n)
-  if not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(true, segs, 2, n) then return end
   return send(502, HTML502, "text/html")
 end
 
 -- body/<CODE>/<KIND>[/id=<ID>]
 MODES.body = function(segs, n)
   local status, kind = http_status(segs[2]), BODIES[segs[3] or ""]
-  local ok, id, hdrs = params(segs, 4, n)
-  if not status or not kind or not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(status and kind, segs, 4, n) then return end
   return send(status, kind[1], kind[2])
 end
 
@@ -296,11 +302,7 @@ local PAD_PIECE = rep("x", PIECE)
 -- big/<BYTES>, big-chunked/<BYTES>
 local function big(segs, n, chunked)
   local bytes = uint(segs[2])
-  local ok, id, hdrs = params(segs, 3, n)
-  if not bytes or bytes > 2 ^ 40 or not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(bytes and bytes <= 2 ^ 40, segs, 3, n) then return end
   local pad = bytes - #BIG_HEAD - #BIG_TAIL
   if pad < 0 then pad = 0 end
   ngx.status = 200
@@ -330,33 +332,22 @@ MODES["big-chunked"] = function(segs, n) return big(segs, n, true) end
 
 -- reset[/id=<ID>]
 MODES.reset = function(segs, n)
-  local ok, id = params(segs, 2, n)
-  if not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
+  if not admit(true, segs, 2, n) then return end
   return ngx.exit(444)
 end
 
 -- slow/<MS>[/id=<ID>]
 MODES.slow = function(segs, n, api_path)
   local ms = uint(segs[2])
-  local ok, id, hdrs = params(segs, 3, n)
-  if not ms or not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
+  if not admit(ms, segs, 3, n) then return end
   if ms > 0 then ngx.sleep(ms / 1000) end
-  set_headers(hdrs)
   return send(api(api_path))
 end
 
 -- drip/<MS>[/id=<ID>]
 MODES.drip = function(segs, n, api_path)
   local ms = uint(segs[2])
-  local ok, id, hdrs = params(segs, 3, n)
-  if not ms or not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(ms, segs, 3, n) then return end
   local status, body = api(api_path)
   ngx.status = status
   ngx.header["Content-Length"] = #body
@@ -386,11 +377,7 @@ end
 -- bytes (at most all but the last one) and a closed connection (curl exit 18).
 MODES.cut = function(segs, n, api_path)
   local bytes = uint(segs[2])
-  local ok, id, hdrs = params(segs, 3, n)
-  if not bytes or not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(bytes, segs, 3, n) then return end
   local status, body = api(api_path)
   if bytes > #body - 1 then bytes = #body - 1 end
   return send_and_close(status, sub(body, 1, bytes), #body)
@@ -399,11 +386,7 @@ end
 -- short[/id=<ID>]: Content-Length = body + 100, the whole body, then a closed
 -- connection (curl exit 18).
 MODES.short = function(segs, n, api_path)
-  local ok, id, hdrs = params(segs, 2, n)
-  if not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(true, segs, 2, n) then return end
   local status, body = api(api_path)
   return send_and_close(status, body, #body + 100)
 end
@@ -413,13 +396,7 @@ local MAX_HEADER = 2097152 -- bigheader's limit (2 MiB)
 -- bigheader/<BYTES>[/id=<ID>]: the normal answer plus "x-padding: <BYTES x>".
 MODES.bigheader = function(segs, n, api_path)
   local bytes = uint(segs[2])
-  local ok, id, hdrs = params(segs, 3, n)
-  if not bytes or bytes < 1 or bytes > MAX_HEADER or not ok then
-    return fail(404)
-  end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(bytes and bytes >= 1 and bytes <= MAX_HEADER, segs, 3, n) then return end
   ngx.header["x-padding"] = rep("x", bytes)
   return send(api(api_path))
 end
@@ -427,11 +404,7 @@ end
 -- gzip[/id=<ID>]: the normal answer; nginx.conf's "location /gzip/" has the
 -- gzip filter on (Content-Encoding: gzip when Accept-Encoding allows it).
 MODES.gzip = function(segs, n, api_path)
-  local ok, id, hdrs = params(segs, 2, n)
-  if not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(true, segs, 2, n) then return end
   return send(api(api_path))
 end
 
@@ -440,11 +413,7 @@ local CHUNKS = 4 -- pieces of the chunked mode
 -- chunked[/id=<ID>]: the normal answer without Content-Length, in CHUNKS
 -- flushed pieces (Transfer-Encoding: chunked).
 MODES.chunked = function(segs, n, api_path)
-  local ok, id, hdrs = params(segs, 2, n)
-  if not ok then return fail(404) end
-  count(id)
-  if not authorized() then return fail(401) end
-  set_headers(hdrs)
+  if not admit(true, segs, 2, n) then return end
   local status, body = api(api_path)
   ngx.status = status
   ngx.send_headers()
