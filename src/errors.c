@@ -116,11 +116,12 @@ static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size
 
 void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_client *c)
 {
-    const char *end = p + len;
+    const char *end;
 
     lua_newtable(L);
     if (p == NULL)
         return;  /* a reply with no header fields at all */
+    end = p + len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
         lua_getfield(L, -1, p);
