@@ -143,7 +143,8 @@ sim-selftest:
 	sim/selftest
 
 lint:
-	luacheck --no-color lua spec examples sim
+	@command -v luacheck >/dev/null || $(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES=lua-check
+	luacheck --no-color lua spec examples sim bench
 
 # `luarocks make` builds in place: its objects and linq/core.so go too.
 clean:
