@@ -299,21 +299,22 @@ end
 local BIG_HEAD, BIG_TAIL = '{"phone_numbers":[],"pad":"', '"}'
 local PAD_PIECE = rep("x", PIECE)
 
--- big/<BYTES>, big-chunked/<BYTES>
-local function big(segs, n, chunked)
+-- big/<BYTES>, big-chunked/<BYTES>, big-invalid/<BYTES> (the same without its
+-- closing "}, so not JSON)
+local function big(segs, n, chunked, tail)
   local bytes = uint(segs[2])
   if not admit(bytes and bytes <= 2 ^ 40, segs, 3, n) then return end
-  local pad = bytes - #BIG_HEAD - #BIG_TAIL
+  local pad = bytes - #BIG_HEAD - #tail
   if pad < 0 then pad = 0 end
   ngx.status = 200
   if not chunked then
-    ngx.header["Content-Length"] = format("%.0f", #BIG_HEAD + pad + #BIG_TAIL)
+    ngx.header["Content-Length"] = format("%.0f", #BIG_HEAD + pad + #tail)
   end
   if ngx.req.get_method() == "HEAD" then return end
   -- first piece carries the head so every piece is PIECE bytes
   local first = PIECE - #BIG_HEAD
   if pad <= first then
-    ngx.print(BIG_HEAD .. sub(PAD_PIECE, 1, pad) .. BIG_TAIL)
+    ngx.print(BIG_HEAD .. sub(PAD_PIECE, 1, pad) .. tail)
     return
   end
   ngx.print(BIG_HEAD, sub(PAD_PIECE, 1, first))
@@ -324,11 +325,12 @@ local function big(segs, n, chunked)
     if not ngx.flush(true) then return end
     pad = pad - PIECE
   end
-  ngx.print(sub(PAD_PIECE, 1, pad), BIG_TAIL)
+  ngx.print(sub(PAD_PIECE, 1, pad), tail)
 end
 
-MODES.big = function(segs, n) return big(segs, n, false) end
-MODES["big-chunked"] = function(segs, n) return big(segs, n, true) end
+MODES.big = function(segs, n) return big(segs, n, false, BIG_TAIL) end
+MODES["big-chunked"] = function(segs, n) return big(segs, n, true, BIG_TAIL) end
+MODES["big-invalid"] = function(segs, n) return big(segs, n, false, "") end
 
 -- reset[/id=<ID>]
 MODES.reset = function(segs, n)

@@ -139,6 +139,14 @@ describe("faults", function()
     end
   end)
 
+  it("a 2 MB body that is not JSON still gives an excerpt", function()
+    -- The module frees its copy of a large body before decoding it.
+    local e = fails("big-invalid/2000000")
+    assert.equal("APIResponseValidationError", e.type)
+    assert.matches("not valid JSON", e.message)
+    assert.matches("^{\"phone_numbers\":%[%],\"pad\":\"xxxx.*%.%.%.$", e.body)
+  end)
+
   it("a 200 with an HTML body", function()
     local e = fails("body/200/html")
     assert.equal("APIResponseValidationError", e.type)

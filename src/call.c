@@ -370,19 +370,26 @@ static int perform_call(lua_State *L)
             f.message = "the response body is empty; JSON was expected";
             return raise_failure(L, k, &f, 0);
         }
-        lua_pushvalue(L, 2);
         lua_pushlstring(L, c->resp.body.data, c->resp.body.len);
         /* Lua has its own copy now: a large buffer goes before the decode, which
          * is when the most memory is in use. */
         linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
-        lua_call(L, 1, 2);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 2);                    /* body, decoded or nil, error */
         if (lua_isnil(L, -2)) {
+            if (c->resp.body.data == NULL) {  /* released: the excerpt needs its start */
+                size_t len;
+                const char *body = lua_tolstring(L, -3, &len);
+                linq_buf_append(&c->resp.body, body, len < 4096 ? len : 4096);
+            }
             lua_pushfstring(L, "the response body is not valid JSON (%s)",
                             lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
             f.message = lua_tostring(L, -1);
             return raise_failure(L, k, &f, 0);
         }
         lua_pop(L, 1);
+        lua_remove(L, -2);
     }
     linq_push_meta(L, c, status, attempt, waited);
     return 2;
