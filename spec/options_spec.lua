@@ -38,6 +38,13 @@ describe("linq.new", function()
     assert.equal("2", out)
   end)
 
+  it("counts an empty LINQ_API_V3_BASE_URL as unset", function()
+    local out, err, ok = support.run_lua({ LINQ_API_V3_API_KEY = "k", LINQ_API_V3_BASE_URL = "" },
+                                         'io.write(tostring(require("linq").new()))')
+    assert.is_true(ok, err)
+    assert.matches("^linq.Client %(https://api.linqapp.com/api/partner%)", out)
+  end)
+
   it("prefers options over the environment", function()
     local out, err, ok = support.run_lua({
       LINQ_API_V3_API_KEY = "wrong-key",

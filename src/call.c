@@ -57,7 +57,8 @@ static void append_or_raise(lua_State *L, linq_client *c, const char *line)
 }
 
 /* The call's header list: its own headers, the client's that it does not override,
- * and Content-Type when there is a body.  Kept in the client so a raise frees it. */
+ * and Content-Type when there is a body and neither set one.  Kept in the client so
+ * a raise frees it. */
 static void build_call_headers(lua_State *L, linq_call *k, int headers_idx)
 {
     linq_client *c = k->c;
@@ -77,7 +78,7 @@ static void build_call_headers(lua_State *L, linq_call *k, int headers_idx)
     for (l = c->base_headers; l != NULL; l = l->next)
         if (!headers_idx || !header_overridden(L, headers_idx, l->data))
             append_or_raise(L, c, l->data);
-    if (k->body != NULL && !(headers_idx && header_overridden(L, headers_idx, "Content-Type:")))
+    if (k->body != NULL && !linq_slist_has(c->call_headers, "Content-Type"))
         append_or_raise(L, c, "Content-Type: application/json");
     k->headers = c->call_headers;
 }
@@ -91,8 +92,11 @@ static void read_call_options(lua_State *L, int arg, linq_call *k, const char *c
         return;
     luaL_checktype(L, arg, LUA_TTABLE);
     linq_check_option_names(L, arg, arg, names);
-    k->timeout_ms = linq_timeout_ms(
-        linq_opt_number(L, arg, arg, "timeout", k->c->timeout, 0, 1, 1e9));
+    {
+        double seconds = linq_opt_number(L, arg, arg, "timeout", -1, 0, 1, 1e9);
+        if (seconds > 0)  /* given; -1 is the absent case, which keeps the client's */
+            k->timeout_ms = linq_timeout_ms(seconds);
+    }
     k->max_retries = linq_opt_integer(L, arg, arg, "max_retries", k->max_retries, 0, 100);
     lua_getfield(L, arg, "headers");
     if (!lua_isnil(L, -1)) {
@@ -155,6 +159,35 @@ static void add_query_pair(lua_State *L, int arg, int acc, const char *key, size
     lua_replace(L, acc);
 }
 
+/* Byte order of two strings that may hold NULs. */
+static int name_less(lua_State *L, int a, int b)
+{
+    size_t la, lb;
+    const char *sa = lua_tolstring(L, a, &la), *sb = lua_tolstring(L, b, &lb);
+    int d = memcmp(sa, sb, la < lb ? la : lb);
+    return d < 0 || (d == 0 && la < lb);
+}
+
+/* Sorts the n strings of the array at idx: an insertion sort, as query tables are
+ * small, and no reliance on a global table.sort that an embedder may not have. */
+static void sort_names(lua_State *L, int idx, int n)
+{
+    int i, j;
+
+    for (i = 2; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        for (j = i - 1; j >= 1; j--) {
+            lua_rawgeti(L, idx, j);
+            if (!name_less(L, -2, -1)) {
+                lua_pop(L, 1);
+                break;
+            }
+            lua_rawseti(L, idx, j + 1);
+        }
+        lua_rawseti(L, idx, j + 1);
+    }
+}
+
 /* Pushes the encoded query string, keys in sorted order so a URL is reproducible. */
 static void push_query(lua_State *L, int arg, int qidx)
 {
@@ -171,11 +204,7 @@ static void push_query(lua_State *L, int arg, int qidx)
         lua_pushvalue(L, -1);
         lua_rawseti(L, keys, ++n);
     }
-    lua_getglobal(L, "table");
-    lua_getfield(L, -1, "sort");
-    lua_pushvalue(L, keys);
-    lua_call(L, 1, 0);
-    lua_pop(L, 1);
+    sort_names(L, keys, n);
 
     lua_pushliteral(L, "");
     acc = lua_gettop(L);
@@ -436,7 +465,7 @@ static void init_call(linq_call *k, linq_client *c, const char *method, const ch
     k->method = method;
     k->url = url;
     k->headers = c->base_headers;
-    k->timeout_ms = linq_timeout_ms(c->timeout);
+    k->timeout_ms = c->timeout_ms;
     k->max_retries = c->max_retries;
 }
 
@@ -450,7 +479,7 @@ int linq_client_phone_numbers(lua_State *L)
     read_call_options(L, 2, &k, call_options, &headers_idx);
     if (headers_idx)
         build_call_headers(L, &k, headers_idx);
-    k.plain_list = k.headers == c->base_headers && k.timeout_ms == linq_timeout_ms(c->timeout);
+    k.plain_list = k.headers == c->base_headers && k.timeout_ms == c->timeout_ms;
     return run_call(L, &k);
 }
 

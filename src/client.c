@@ -128,7 +128,7 @@ static int header_named(const char *line, const char *name)
     return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
 }
 
-static int slist_has(const struct curl_slist *l, const char *name)
+int linq_slist_has(const struct curl_slist *l, const char *name)
 {
     for (; l != NULL; l = l->next)
         if (header_named(l->data, name))
@@ -199,7 +199,7 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
             size_t n = strcspn(defaults[i], ":");
             memcpy(name, defaults[i], n);
             name[n] = '\0';
-            if (!slist_has(*list, name)) {
+            if (!linq_slist_has(*list, name)) {
                 struct curl_slist *l = curl_slist_append(*list, defaults[i]);
                 if (l == NULL)
                     ok = 0;
@@ -313,7 +313,7 @@ int linq_client_new(lua_State *L)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, LINQ_CLIENT_MT);
 
-    c->timeout = timeout;
+    c->timeout_ms = linq_timeout_ms(timeout);
     c->max_retries = max_retries;
     c->max_retry_delay = max_retry_delay;
     c->resp.max_body = (size_t)max_body;

@@ -74,7 +74,7 @@ typedef struct linq_client {
     char *list_url;                      /* base_url + "/v3/phone_numbers" */
     char *api_key;                       /* kept only to redact it from server text */
     size_t api_key_len;
-    double timeout;
+    long timeout_ms;                     /* per attempt, whole transfer */
     int max_retries;
     double max_retry_delay;
     linq_response resp;
@@ -85,6 +85,7 @@ typedef struct linq_client {
 } linq_client;
 
 linq_client *linq_check_client(lua_State *L, int idx);   /* open client or argerror */
+int linq_slist_has(const struct curl_slist *l, const char *name);  /* case-insensitive */
 int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx);
 int linq_client_new(lua_State *L);
 void linq_client_register(lua_State *L);  /* metatable; expects module upvalues on top */
