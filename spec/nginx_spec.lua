@@ -58,6 +58,7 @@ describe("inside nginx", function()
     local res = get("/misuse")
     assert.matches("bad argument #1 to 'new' %(unknown option 'apikey'", res.option)
     assert.matches("^content_by_lua", res.option)  -- the caller's position, not ours
+    assert.matches("bad argument #1 to 'new' %(option 'api_key' is empty%)", res.empty_key)
     assert.matches("bad argument #1 to 'phone_numbers' %(linq.Client expected, got no value%)", res.dot)
     assert.matches("unknown option 'timout'", res.call_option)
     assert.matches("contains CR, LF or NUL", res.header)

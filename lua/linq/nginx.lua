@@ -86,10 +86,12 @@ function M.new(opts)
   end
   -- Settle the key and base URL here, from this process's environment, and let the
   -- C core check every option now: misuse is an error at linq.new, not at a call.
-  config.api_key = config.api_key or os.getenv("LINQ_API_V3_API_KEY")
-  if config.api_key == "" then config.api_key = nil end
-  config.base_url = config.base_url or os.getenv("LINQ_API_V3_BASE_URL")
-  if config.base_url == "" then config.base_url = nil end
+  -- As in the C core, only an absent option falls back to its variable, and an
+  -- empty variable counts as unset.
+  for option, variable in pairs{ api_key = "LINQ_API_V3_API_KEY", base_url = "LINQ_API_V3_BASE_URL" } do
+    local value = os.getenv(variable)
+    if config[option] == nil and value ~= "" then config[option] = value end
+  end
   local ok, probe = pcall(function()
     local c = core.new(config)  -- not a tail call: Lua names 'new' in its messages
     return c
