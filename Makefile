@@ -42,7 +42,7 @@ VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
 .PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory soak fuzz bench
+	asan asan-run check-memory soak fuzz bench rockspec-check
 
 all: $(CORE)
 
@@ -109,6 +109,24 @@ check-memory: valgrind asan
 # One benchmark run, one table (bench/README.md); BENCH_SECONDS, BENCH_SKIP_NODE, BENCH_CPU.
 bench: deps
 	bench/run
+
+# The rockspec, built offline by luarocks for every interpreter, each in a scratch
+# copy (luarocks make builds in place) and loaded by its interpreter.
+rockspec-check:
+	@$(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES="luarocks lua5.1 lua5.2 lua5.3 lua5.4 \
+	  luajit2 liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit2-5.1-dev"
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for l in $(ALL_LUAS); do \
+	  v=$$(echo $$l | sed 's/^luajit$$/5.1/; s/^lua//'); \
+	  inc=$$( [ $$l = luajit ] && echo LUA_INCDIR=/usr/include/luajit-2.1 || true ); \
+	  rm -rf "$$tmp/src" "$$tmp/tree"; mkdir -p "$$tmp/src"; \
+	  git archive HEAD | tar -x -C "$$tmp/src"; \
+	  (cd "$$tmp/src" && luarocks --lua-version=$$v --tree="$$tmp/tree" make --deps-mode=none \
+	    linq-scm-1.rockspec CURL_INCDIR=/usr/include/x86_64-linux-gnu $$inc >/dev/null); \
+	  LUA_PATH="$$tmp/tree/share/lua/$$v/?.lua;;" LUA_CPATH="$$tmp/tree/lib/lua/$$v/?.so;;" \
+	    $$l -e 'local linq = require("linq"); assert(linq.new{ api_key = "k" })' ; \
+	  echo "rockspec: built and loaded under $$l"; \
+	done
 
 # libFuzzer harnesses (fuzz/README.md): each runs FUZZ_SECONDS; needs clang from Debian.
 FUZZ_SECONDS ?= 60

@@ -27,7 +27,7 @@ build = {
       ["linq.core"] = {
          sources = {
             "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",
-            "src/module.c", "src/options.c", "src/response.c", "src/retry.c",
+            "src/meta.c", "src/module.c", "src/options.c", "src/response.c", "src/retry.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "curl" },
