@@ -150,7 +150,7 @@ install: $(CORE)
 	install -d $(LIB_DIR)/linq $(LUA_DIR)/linq
 	install -m 755 $(CORE) $(LIB_DIR)/linq/core.so
 	install -m 644 lua/linq.lua $(LUA_DIR)/linq.lua
-	install -m 644 lua/linq/nginx.lua $(LUA_DIR)/linq/nginx.lua
+	install -m 644 lua/linq/nginx.lua lua/linq/paging.lua lua/linq/upload.lua $(LUA_DIR)/linq/
 
 # Every interpreter in turn; each build lives in build/<interpreter>.
 ALL_LUAS := lua5.1 lua5.2 lua5.3 lua5.4 luajit

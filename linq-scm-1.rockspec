@@ -24,10 +24,14 @@ build = {
    modules = {
       linq = "lua/linq.lua",
       ["linq.nginx"] = "lua/linq/nginx.lua",
+      ["linq.paging"] = "lua/linq/paging.lua",
+      ["linq.upload"] = "lua/linq/upload.lua",
       ["linq.core"] = {
          sources = {
-            "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",
-            "src/meta.c", "src/module.c", "src/options.c", "src/response.c", "src/retry.c",
+            "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c", "src/json.c",
+            "src/meta.c", "src/module.c", "src/operation.c", "src/operations.c",
+            "src/options.c", "src/response.c", "src/retry.c", "src/upload.c", "src/url.c",
+            "src/uuid.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "curl" },

@@ -1,14 +1,24 @@
 --- linq: a client for the Linq API, for Lua 5.1-5.4, LuaJIT and OpenResty/nginx.
--- Requests, retries, errors and JSON all run in the C core (`linq.core`).  Inside
--- nginx, `linq.new` makes a client whose calls run the C core on nginx's thread
--- pool (lua/linq/nginx.lua), so a call never blocks the nginx worker.
--- See README.md for the interface.
+-- Requests, retries, errors and JSON all run in the C core (`linq.core`); every
+-- operation of the API is a method made there from one table (src/operations.c).
+-- Paging and the attachment upload, whose steps are whole calls, are written here
+-- over those methods.  Inside nginx, `linq.new` makes a client whose calls run the
+-- C core on nginx's thread pool (lua/linq/nginx.lua), so a call never blocks the
+-- nginx worker.  See README.md for the interface.
 local core = require("linq.core")
+local paging = require("linq.paging")
+local upload = require("linq.upload")
 
 local linq = {}
 for k, v in pairs(core) do
   if k:sub(1, 1) ~= "_" or k == "_VERSION" then linq[k] = v end
 end
+
+-- A copy for the caller to read: changing it changes nothing in any client.
+linq.operations = core._operations()
+
+paging.install(core._methods, core._operations(), core._error_mt)
+upload.install(core._methods, core._upload, core._error_mt)
 
 -- An nginx worker or master VM has ngx.run_worker_thread; plain Lua and the VMs
 -- of nginx's pool threads (where blocking is what they are for) do not.  Only a

@@ -12,21 +12,8 @@
 
 #include "linq.h"
 
-typedef struct linq_call {
-    linq_client *c;
-    const char *method;            /* upper case */
-    const char *url;               /* a Lua string on the caller's stack */
-    const char *body;              /* NULL: the request has no body */
-    size_t body_len;
-    struct curl_slist *headers;    /* the client's list or the call's own */
-    long timeout_ms;
-    int max_retries;
-    int plain_list;                /* GET phone_numbers with the client's defaults */
-} linq_call;
-
-static const char *const call_options[] = {"timeout", "max_retries", "headers", NULL};
 static const char *const request_options[] = {
-    "timeout", "max_retries", "headers", "body", "query", NULL
+    "timeout", "max_retries", "headers", "body", "query", "params", NULL
 };
 
 /* ---------- before any traffic ---------- */
@@ -56,42 +43,88 @@ static void append_or_raise(lua_State *L, linq_client *c, const char *line)
     c->call_headers = l;
 }
 
-/* The call's header list: its own headers, the client's that it does not override,
- * and Content-Type when there is a body and neither set one.  Kept in the client so
- * a raise frees it. */
-static void build_call_headers(lua_State *L, linq_call *k, int headers_idx)
+/* The line that stops libcurl adding "Content-Type: application/x-www-form-urlencoded"
+ * to a POST, PUT or PATCH without a body: the API gets no Content-Type then, as the
+ * official SDKs send it. */
+static const char no_content_type[] = "Content-Type:";
+static const char json_content_type[] = "Content-Type: application/json";
+
+static const char *content_type_line(const linq_call *k)
+{
+    if (k->c->has_content_type)
+        return NULL;
+    if (k->body != NULL)
+        return json_content_type;
+    if (strcmp(k->method, "GET") == 0 || strcmp(k->method, "DELETE") == 0)
+        return NULL;
+    return no_content_type;
+}
+
+/* A call with headers of its own: one list of its own headers, then the client's,
+ * Accept, Content-Type and Idempotency-Key that it does not override.  Kept in the
+ * client so a raise frees it. */
+static void build_call_headers(lua_State *L, linq_call *k)
 {
     linq_client *c = k->c;
     const struct curl_slist *l;
+    const char *extra[2];
+    int i, headers_idx = k->headers_idx;
 
     curl_slist_free_all(c->call_headers);
     c->call_headers = NULL;
-    if (headers_idx) {
-        lua_pushnil(L);
-        while (lua_next(L, headers_idx)) {
-            int kidx = lua_gettop(L) - 1;
-            if (!linq_append_header(&c->call_headers, L, kidx, kidx + 1))
-                luaL_error(L, "linq: out of memory");
-            lua_pop(L, 1);
-        }
+    lua_pushnil(L);
+    while (lua_next(L, headers_idx)) {
+        int kidx = lua_gettop(L) - 1;
+        if (!linq_append_header(&c->call_headers, L, kidx, kidx + 1))
+            luaL_error(L, "linq: out of memory");
+        lua_pop(L, 1);
     }
-    for (l = c->base_headers; l != NULL; l = l->next)
-        if (!headers_idx || !header_overridden(L, headers_idx, l->data))
+    for (l = c->accept_list[k->accept]; l != NULL; l = l->next)
+        if (!header_overridden(L, headers_idx, l->data))
             append_or_raise(L, c, l->data);
-    if (k->body != NULL && !linq_slist_has(c->call_headers, "Content-Type"))
-        append_or_raise(L, c, "Content-Type: application/json");
+    extra[0] = content_type_line(k);
+    extra[1] = k->idempotency_line;
+    for (i = 0; i < 2; i++)
+        if (extra[i] != NULL && !header_overridden(L, headers_idx, extra[i]))
+            append_or_raise(L, c, extra[i]);
     k->headers = c->call_headers;
 }
 
-/* Reads { timeout=, max_retries=, headers= } and the request extras into k. */
-static void read_call_options(lua_State *L, int arg, linq_call *k, const char *const names[],
-                              int *headers_idx)
+void linq_assemble_headers(lua_State *L, linq_call *k)
 {
-    *headers_idx = 0;
+    struct curl_slist *head = k->c->accept_list[k->accept];
+    const char *ctype;
+    int n = 0;
+
+    if (k->headers_idx) {
+        build_call_headers(L, k);
+        return;
+    }
+    /* The common case allocates nothing: the call's lines are nodes in the call,
+     * linked in front of the client's list (libcurl only reads it). */
+    if ((ctype = content_type_line(k)) != NULL) {
+        k->node[n].data = (char *)ctype;
+        k->node[n].next = head;
+        head = &k->node[n++];
+    }
+    if (k->idempotency_line != NULL) {
+        k->node[n].data = (char *)k->idempotency_line;
+        k->node[n].next = head;
+        head = &k->node[n++];
+    }
+    k->headers = head;
+}
+
+void linq_read_call_options(lua_State *L, int arg, linq_call *k, const char *const names[])
+{
+    static const char *const call_options[] = {"timeout", "max_retries", "headers", NULL};
+
+    k->headers_idx = 0;
     if (lua_isnoneornil(L, arg))
         return;
-    luaL_checktype(L, arg, LUA_TTABLE);
-    linq_check_option_names(L, arg, arg, names);
+    if (lua_type(L, arg) != LUA_TTABLE)
+        linq_argerror(L, arg, lua_pushfstring(L, "table expected, got %s", luaL_typename(L, arg)));
+    linq_check_option_names(L, arg, arg, names ? names : call_options);
     {
         double seconds = linq_opt_number(L, arg, arg, "timeout", -1, 0, 1, 1e9);
         if (seconds > 0)  /* given; -1 is the absent case, which keeps the client's */
@@ -101,7 +134,7 @@ static void read_call_options(lua_State *L, int arg, linq_call *k, const char *c
     lua_getfield(L, arg, "headers");
     if (!lua_isnil(L, -1)) {
         linq_check_headers_table(L, arg, lua_gettop(L), "headers");
-        *headers_idx = lua_gettop(L);  /* stays on the stack for the call */
+        k->headers_idx = lua_gettop(L);  /* stays on the stack for the call */
     } else {
         lua_pop(L, 1);
     }
@@ -276,9 +309,9 @@ static int configure(linq_call *k)
     CURL *h = c->curl;
     CURLcode rc;
 
-    if (k->plain_list && c->list_ready)
+    if (k->ready_key != NULL && c->ready == k->ready_key)
         return 1;  /* the handle is already set for exactly this */
-    c->list_ready = 0;
+    c->ready = NULL;
     rc = curl_easy_setopt(h, CURLOPT_URL, k->url);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, k->headers);
@@ -295,12 +328,13 @@ static int configure(linq_call *k)
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
                      strcmp(k->method, "GET") == 0 || strcmp(k->method, "POST") == 0
                          ? NULL : k->method);
-    c->list_ready = k->plain_list;
+    c->ready = k->ready_key;
     return 1;
 }
 
 static int raise_failure(lua_State *L, linq_call *k, linq_failure *f, int decoded_idx)
 {
+    f->idempotency_key = k->idempotency_key;
     linq_push_error(L, 3, k->c, f, decoded_idx);
     return lua_error(L);
 }
@@ -320,6 +354,61 @@ static int decode_error_body(lua_State *L, const linq_response *r)
     return lua_gettop(L);
 }
 
+/* The wait before the next attempt: the server's delay when it gave one, else
+ * the SDKs' backoff; never more than the client's cap. */
+static double retry_delay(linq_client *c, long status, int attempt)
+{
+    double delay = status ? linq_server_delay(linq_response_header(&c->resp, "retry-after-ms"),
+                                              linq_response_header(&c->resp, "retry-after"),
+                                              time(NULL))
+                          : -1;
+    if (delay < 0)
+        delay = linq_backoff_delay(attempt - 1, next_random(c));
+    return delay > c->max_retry_delay ? c->max_retry_delay : delay;
+}
+
+/* Pushes the decoded 2xx body (or {} for a void operation and a 204), or raises. */
+static void push_success(lua_State *L, linq_call *k, long status, int attempt, double waited)
+{
+    linq_client *c = k->c;
+    linq_failure f;
+
+    if ((k->op != NULL && k->op->is_void) || k->no_result || status == 204 || status == 205) {
+        lua_newtable(L);
+        return;
+    }
+    memset(&f, 0, sizeof f);
+    f.type = "APIResponseValidationError";
+    f.status = status;
+    f.attempts = attempt;
+    f.waited = waited;
+    if (c->resp.body.len == 0) {
+        f.message = "the response body is empty; JSON was expected";
+        raise_failure(L, k, &f, 0);
+    }
+    lua_pushlstring(L, c->resp.body.data, c->resp.body.len);
+    /* Lua has its own copy now: a large buffer goes before the decode, which is
+     * when the most memory is in use. */
+    linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 2);                    /* body, decoded or nil, error */
+    if (lua_isnil(L, -2)) {
+        if (c->resp.body.data == NULL) {  /* released: the excerpt needs its start */
+            size_t len;
+            const char *body = lua_tolstring(L, -3, &len);
+            linq_buf_append(&c->resp.body, body, len < 4096 ? len : 4096);
+        }
+        lua_pushfstring(L, "the response body is not valid JSON (%s)",
+                        lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+        f.message = lua_tostring(L, -1);
+        raise_failure(L, k, &f, 0);
+    }
+    lua_pop(L, 1);
+    lua_remove(L, -2);
+    linq_json_integers(L, lua_gettop(L));
+}
+
 /* Arguments: the linq_call (light userdata), the JSON decoder, the error metatable. */
 static int perform_call(lua_State *L)
 {
@@ -330,17 +419,21 @@ static int perform_call(lua_State *L)
     long status = 0;
     int attempt;
 
-    if (!configure(k))
+    CURL *h = k->easy ? k->easy : c->curl;
+
+    if (k->easy == NULL && !configure(k))
         return luaL_error(L, "linq: out of memory setting up the request");
     for (attempt = 1;; attempt++) {
         CURLcode rc;
         int retryable;
 
+        if (k->rewind != NULL && !k->rewind(k->rewind_data))
+            return luaL_error(L, "linq: could not rewind the upload for another attempt");
         linq_response_reset(&c->resp);
         c->errbuf[0] = '\0';
-        rc = curl_easy_perform(c->curl);
+        rc = curl_easy_perform(h);
         status = 0;
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 
         memset(&f, 0, sizeof f);
         f.attempts = attempt;
@@ -372,64 +465,24 @@ static int perform_call(lua_State *L)
             return raise_failure(L, k, &f, status ? decode_error_body(L, &c->resp) : 0);
         }
         {
-            double delay = status ? linq_server_delay(
-                                        linq_response_header(&c->resp, "retry-after-ms"),
-                                        linq_response_header(&c->resp, "retry-after"),
-                                        time(NULL))
-                                  : -1;
-            if (delay < 0)
-                delay = linq_backoff_delay(attempt - 1, next_random(c));
-            if (delay > c->max_retry_delay)
-                delay = c->max_retry_delay;
+            double delay = retry_delay(c, status, attempt);
             linq_sleep(delay);
             waited += delay;
         }
     }
-
-    /* A 2xx reply. */
-    if (status == 204 || status == 205) {
-        lua_newtable(L);
-    } else {
-        memset(&f, 0, sizeof f);
-        f.type = "APIResponseValidationError";
-        f.status = status;
-        f.attempts = attempt;
-        f.waited = waited;
-        if (c->resp.body.len == 0) {
-            f.message = "the response body is empty; JSON was expected";
-            return raise_failure(L, k, &f, 0);
-        }
-        lua_pushlstring(L, c->resp.body.data, c->resp.body.len);
-        /* Lua has its own copy now: a large buffer goes before the decode, which
-         * is when the most memory is in use. */
-        linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, -2);
-        lua_call(L, 1, 2);                    /* body, decoded or nil, error */
-        if (lua_isnil(L, -2)) {
-            if (c->resp.body.data == NULL) {  /* released: the excerpt needs its start */
-                size_t len;
-                const char *body = lua_tolstring(L, -3, &len);
-                linq_buf_append(&c->resp.body, body, len < 4096 ? len : 4096);
-            }
-            lua_pushfstring(L, "the response body is not valid JSON (%s)",
-                            lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
-            f.message = lua_tostring(L, -1);
-            return raise_failure(L, k, &f, 0);
-        }
-        lua_pop(L, 1);
-        lua_remove(L, -2);
-    }
-    linq_push_meta(L, c, status, attempt, waited);
+    push_success(L, k, status, attempt, waited);
+    linq_push_meta(L, k, status, attempt, waited, lua_gettop(L));
     return 2;
 }
 
 /* Runs perform_call protected, then resets what the call held, then re-raises. */
-static int run_call(lua_State *L, linq_call *k)
+int linq_run_call(lua_State *L, linq_call *k)
 {
     linq_client *c = k->c;
     int st;
 
+    if (k->easy == NULL)
+        linq_assemble_headers(L, k);
     lua_pushcfunction(L, perform_call);
     lua_pushlightuserdata(L, k);
     lua_pushvalue(L, lua_upvalueindex(LINQ_UV_DECODE));
@@ -437,109 +490,135 @@ static int run_call(lua_State *L, linq_call *k)
     c->busy = 1;
     st = lua_pcall(L, 3, 2, 0);
     c->busy = 0;
-    if (c->call_headers != NULL) {
-        /* The handle must not keep a pointer to a list we free. */
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->base_headers);
+    if (k->easy == NULL && k->headers != c->accept_list[k->accept]) {
+        /* The handle must not keep a pointer to the call's nodes or a list we free. */
+        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->accept_list[LINQ_ACCEPT_JSON]);
         curl_slist_free_all(c->call_headers);
         c->call_headers = NULL;
-        c->list_ready = 0;
+        c->ready = NULL;
     }
     linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
+    linq_buf_release_if_larger(&c->body, LINQ_KEEP_BUFFER_BYTES);
     if (st != LUA_OK)
         return lua_error(L);
     return 2;
 }
 
-static linq_client *check_idle_client(lua_State *L)
+linq_client *linq_check_idle_client(lua_State *L)
 {
     linq_client *c = linq_check_client(L, 1);
     if (c->busy)
-        luaL_argerror(L, 1, "the linq client is busy with a call (re-entrant use)");
+        linq_argerror(L, 1, "the linq client is busy with a call (re-entrant use)");
     return c;
 }
 
-static void init_call(linq_call *k, linq_client *c, const char *method, const char *url)
+void linq_init_call(linq_call *k, linq_client *c, const char *method)
 {
     memset(k, 0, sizeof *k);
     k->c = c;
     k->method = method;
-    k->url = url;
-    k->headers = c->base_headers;
     k->timeout_ms = c->timeout_ms;
     k->max_retries = c->max_retries;
 }
 
-int linq_client_phone_numbers(lua_State *L)
+/* Appends "{name}" placeholders of path expanded from the params table at pidx. */
+static void add_request_path(lua_State *L, linq_buf *url, const char *path, size_t len, int pidx)
 {
-    linq_client *c = check_idle_client(L);
-    linq_call k;
-    int headers_idx;
+    const char *p = path, *end = path + len;
+    int used = 0;
 
-    init_call(&k, c, "GET", c->list_url);
-    read_call_options(L, 2, &k, call_options, &headers_idx);
-    if (headers_idx)
-        build_call_headers(L, &k, headers_idx);
-    k.plain_list = k.headers == c->base_headers && k.timeout_ms == c->timeout_ms;
-    return run_call(L, &k);
+    while (p < end) {
+        const char *open = pidx ? memchr(p, '{', (size_t)(end - p)) : NULL, *close;
+        if (open == NULL || (close = memchr(open, '}', (size_t)(end - open))) == NULL) {
+            if (!linq_buf_append(url, p, (size_t)(end - p)))
+                luaL_error(L, "linq: out of memory");
+            break;
+        }
+        if (!linq_buf_append(url, p, (size_t)(open - p)))
+            luaL_error(L, "linq: out of memory");
+        lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
+        lua_rawget(L, pidx);
+        if (lua_isnil(L, -1)) {
+            lua_pushlstring(L, open, (size_t)(close - open + 1));
+            luaL_argerror(L, 4, lua_pushfstring(L, "option 'params' has no value for '%s'",
+                                                lua_tostring(L, -1)));
+        }
+        linq_add_path_param(L, 4, url, open + 1, (size_t)(close - open - 1), lua_gettop(L));
+        lua_pop(L, 1);
+        used++;
+        p = close + 1;
+    }
+    if (pidx) {
+        int n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, pidx)) {
+            lua_pop(L, 1);
+            n++;
+        }
+        if (n != used)
+            luaL_argerror(L, 4, "option 'params' names a parameter that is not in the path");
+    }
 }
 
 int linq_client_request(lua_State *L)
 {
-    linq_client *c = check_idle_client(L);
+    linq_client *c = linq_check_idle_client(L);
     const char *method = check_method(L, 2);
     size_t path_len;
     const char *path = luaL_checklstring(L, 3, &path_len);
     linq_call k;
-    int headers_idx, url_parts;
+    int pidx = 0;
 
     check_path(L, 3, path, path_len);
     lua_settop(L, 4);
-    init_call(&k, c, method, NULL);
-    read_call_options(L, 4, &k, request_options, &headers_idx);
+    linq_init_call(&k, c, method);
+    linq_read_call_options(L, 4, &k, request_options);
 
-    /* The URL: base, exactly one slash, path, query. */
-    lua_pushstring(L, c->base_url);
-    lua_pushstring(L, path[0] == '/' ? "" : "/");
-    lua_pushvalue(L, 3);
-    url_parts = 3;
     if (lua_type(L, 4) == LUA_TTABLE) {
-        lua_getfield(L, 4, "query");
+        lua_getfield(L, 4, "params");
         if (!lua_isnil(L, -1)) {
-            int q = lua_gettop(L);
-            push_query(L, 4, q);
-            lua_remove(L, q);
-            if (lua_rawlen(L, -1) > 0) {
-                lua_pushstring(L, memchr(path, '?', path_len) ? "&" : "?");
-                lua_insert(L, -2);
-                url_parts += 2;
-            } else {
-                lua_pop(L, 1);
-            }
+            if (!lua_istable(L, -1))
+                luaL_argerror(L, 4, "option 'params' must be a table");
+            pidx = lua_gettop(L);
         } else {
             lua_pop(L, 1);
         }
     }
-    lua_concat(L, url_parts);
-    k.url = lua_tostring(L, -1);  /* anchored on this stack until we return */
+    /* The URL: base, exactly one slash, path, query. */
+    c->url.len = 0;
+    if (!linq_buf_append(&c->url, c->base_url, c->base_url_len)
+        || (path[0] != '/' && !linq_buf_append(&c->url, "/", 1)))
+        return luaL_error(L, "linq: out of memory");
+    add_request_path(L, &c->url, path, path_len, pidx);
+    if (lua_type(L, 4) == LUA_TTABLE) {
+        lua_getfield(L, 4, "query");
+        if (!lua_isnil(L, -1)) {
+            size_t qlen;
+            const char *q;
+            push_query(L, 4, lua_gettop(L));
+            q = lua_tolstring(L, -1, &qlen);
+            if (qlen > 0 && (!linq_buf_append(&c->url, memchr(path, '?', path_len) ? "&" : "?", 1)
+                             || !linq_buf_append(&c->url, q, qlen)))
+                return luaL_error(L, "linq: out of memory");
+        }
+        lua_pop(L, 1);
+    }
+    k.url = c->url.data;
 
     if (lua_type(L, 4) == LUA_TTABLE) {
         lua_getfield(L, 4, "body");
         if (lua_type(L, -1) == LUA_TSTRING) {
             k.body = lua_tolstring(L, -1, &k.body_len);  /* already JSON: sent as it is */
         } else if (!lua_isnil(L, -1)) {
-            lua_pushvalue(L, lua_upvalueindex(LINQ_UV_ENCODE));
-            lua_insert(L, -2);
-            lua_call(L, 1, 2);
-            if (lua_isnil(L, -2))
+            char err[160];
+            c->body.len = 0;
+            if (!linq_json_encode(L, lua_gettop(L), &c->body, &linq_empty_array_sentinel, err,
+                                  sizeof err))
                 luaL_argerror(L, 4, lua_pushfstring(L, "option 'body' cannot be encoded as "
-                                                       "JSON: %s", lua_tostring(L, -1)));
-            lua_pop(L, 1);
-            k.body = lua_tolstring(L, -1, &k.body_len);
-        } else {
-            lua_pop(L, 1);
+                                                       "JSON: %s", err));
+            k.body = c->body.data;
+            k.body_len = c->body.len;
         }
     }
-    if (headers_idx || k.body != NULL)
-        build_call_headers(L, &k, headers_idx);
-    return run_call(L, &k);
+    return linq_run_call(L, &k);
 }

@@ -79,21 +79,27 @@ static void free_client(linq_client *c)
     curl_slist_free_all(c->call_headers);
     c->base_headers = c->call_headers = NULL;
     free(c->base_url);
-    free(c->list_url);
-    c->base_url = c->list_url = NULL;
+    free(c->ca_file);
+    c->base_url = c->ca_file = NULL;
     if (c->api_key) {
         memset(c->api_key, 0, c->api_key_len);
         free(c->api_key);
         c->api_key = NULL;
     }
     linq_response_free(&c->resp);
+    linq_buf_free(&c->url);
+    linq_buf_free(&c->body);
+    linq_buf_free(&c->scratch);
 }
 
 linq_client *linq_check_client(lua_State *L, int idx)
 {
-    linq_client *c = luaL_checkudata(L, idx, LINQ_CLIENT_MT);
+    linq_client *c = luaL_testudata(L, idx, LINQ_CLIENT_MT);
+    if (c == NULL)
+        linq_argerror(L, idx, lua_pushfstring(L, LINQ_CLIENT_MT " expected, got %s",
+                                              luaL_typename(L, idx)));
     if (c->curl == NULL)
-        luaL_argerror(L, idx, "the linq client is closed");
+        linq_argerror(L, idx, "the linq client is closed");
     return c;
 }
 
@@ -157,6 +163,23 @@ int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int
     return 1;
 }
 
+/* Each operation's Accept is a node of the client linked in front of the shared
+ * list; a client whose own headers set Accept sends theirs on every call. */
+static void link_accept_lists(linq_client *c)
+{
+    static const char *const lines[LINQ_N_ACCEPT] = {
+        "Accept: application/json", "Accept: */*", "Accept: application/geo+json"
+    };
+    int i, theirs = linq_slist_has(c->base_headers, "Accept");
+
+    for (i = 0; i < LINQ_N_ACCEPT; i++) {
+        c->accept_node[i].data = (char *)lines[i];  /* libcurl only reads it */
+        c->accept_node[i].next = c->base_headers;
+        c->accept_list[i] = theirs ? c->base_headers : &c->accept_node[i];
+    }
+    c->has_content_type = linq_slist_has(c->base_headers, "Content-Type");
+}
+
 /* The headers sent on every request, built once.  The caller's own headers come
  * first and win over the defaults of the same name. */
 static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
@@ -188,13 +211,12 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
                     cv->version);
     lua_pushfstring(L, "Authorization: Bearer %s", c->api_key);
     {
-        const char *defaults[4];
+        const char *defaults[3];
         int i;
         defaults[0] = lua_tostring(L, -2);
         defaults[1] = lua_tostring(L, -1);
-        defaults[2] = "Accept: application/json";
-        defaults[3] = "Expect:";  /* never wait for "100 Continue" before a body */
-        for (i = 0; ok && i < 4; i++) {
+        defaults[2] = "Expect:";  /* never wait for "100 Continue" before a body */
+        for (i = 0; ok && i < 3; i++) {
             char name[32];
             size_t n = strcspn(defaults[i], ":");
             memcpy(name, defaults[i], n);
@@ -209,6 +231,8 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
         }
     }
     lua_settop(L, top);
+    if (ok)
+        link_accept_lists(c);
     return ok;
 }
 
@@ -321,14 +345,13 @@ int linq_client_new(lua_State *L)
     c->api_key = copy_string(key, key_len);
     c->api_key_len = key_len;
     c->base_url = copy_string(url, url_len);
-    c->list_url = malloc(url_len + sizeof "/v3/phone_numbers");
+    c->base_url_len = url_len;
+    c->ca_file = ca_file ? copy_string(ca_file, strlen(ca_file)) : NULL;
     c->curl = curl_easy_init();
-    if (!c->api_key || !c->base_url || !c->list_url || !c->curl) {
+    if (!c->api_key || !c->base_url || (ca_file && !c->ca_file) || !c->curl) {
         free_client(c);
         return luaL_error(L, "linq.new: out of memory");
     }
-    memcpy(c->list_url, url, url_len);
-    memcpy(c->list_url + url_len, "/v3/phone_numbers", sizeof "/v3/phone_numbers");
     if (!build_base_headers(L, c, headers_idx) || !setup_handle(c, ca_file)) {
         free_client(c);
         return luaL_error(L, "linq.new: could not set up libcurl");
@@ -339,7 +362,6 @@ int linq_client_new(lua_State *L)
 void linq_client_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"phone_numbers", linq_client_phone_numbers},
         {"request", linq_client_request},
         {"close", client_close},
         {NULL, NULL}
@@ -362,6 +384,7 @@ void linq_client_register(lua_State *L)
     for (i = LINQ_NUPVALUES; i > 0; i--)
         lua_pushvalue(L, -2 - LINQ_NUPVALUES);
     luaL_setfuncs(L, methods, LINQ_NUPVALUES);
+    linq_register_operations(L, lua_gettop(L), lua_gettop(L) - 1 - LINQ_NUPVALUES);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }

@@ -11,6 +11,11 @@
 #define LUA_OK 0
 #endif
 
+/* Lua 5.3 and later have a separate integer subtype (math.type). */
+#if LUA_VERSION_NUM >= 503
+#define LINQ_HAS_INTEGERS 1
+#endif
+
 #if LUA_VERSION_NUM < 502
 
 #ifndef lua_rawlen

@@ -138,6 +138,31 @@ void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_
     }
 }
 
+int linq_push_request_id(lua_State *L, const linq_client *c, int decoded_idx)
+{
+    const char *rid = linq_response_header(&c->resp, "x-request-id");
+
+    if (rid == NULL)
+        rid = linq_response_header(&c->resp, "x-trace-id");
+    if (rid != NULL) {
+        linq_push_redacted(L, c, rid, strlen(rid));
+        return 1;
+    }
+    if (decoded_idx && lua_type(L, decoded_idx) == LUA_TTABLE) {
+        lua_pushliteral(L, "trace_id");
+        lua_rawget(L, decoded_idx);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t len;
+            const char *s = lua_tolstring(L, -1, &len);
+            linq_push_redacted(L, c, s, len);
+            lua_remove(L, -2);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 /* Copies t[key] of the envelope into the error when it has the expected type. */
 static int copy_field(lua_State *L, int from, int to, const char *key, int type,
                       const linq_client *c)
@@ -189,18 +214,19 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
         lua_pushinteger(L, f->curl_code);
         lua_setfield(L, e, "curl_code");
     }
+    if (f->idempotency_key != NULL) {
+        lua_pushstring(L, f->idempotency_key);
+        lua_setfield(L, e, "idempotency_key");
+    }
     if (f->status > 0) {
-        const char *rid = linq_response_header(r, "x-request-id");
         double asked = linq_server_delay(linq_response_header(r, "retry-after-ms"),
                                          linq_response_header(r, "retry-after"), time(NULL));
         lua_pushinteger(L, f->status);
         lua_setfield(L, e, "status");
         linq_push_header_table(L, r->headers.data, r->headers.len, c);
         lua_setfield(L, e, "headers");
-        if (rid != NULL) {
-            linq_push_redacted(L, c, rid, strlen(rid));
+        if (linq_push_request_id(L, c, decoded_idx))
             lua_setfield(L, e, "request_id");
-        }
         if (asked >= 0) {
             lua_pushnumber(L, asked);
             lua_setfield(L, e, "retry_after");

@@ -31,6 +31,41 @@
 #define LINQ_UV_ENCODE 2
 #define LINQ_UV_ERROR_MT 3
 #define LINQ_NUPVALUES 3
+/* An operation's closure has two more: its row and the name it was registered as. */
+#define LINQ_UV_OP (LINQ_NUPVALUES + 1)
+#define LINQ_UV_OP_NAME (LINQ_NUPVALUES + 2)
+
+/* ---- operations.c: the API as data ---- */
+enum { LINQ_P_NONE, LINQ_P_BODY, LINQ_P_QUERY };               /* where params go */
+enum { LINQ_PAGE_NONE, LINQ_PAGE_CURSOR, LINQ_PAGE_OFFSET };
+enum { LINQ_ACCEPT_JSON, LINQ_ACCEPT_ANY, LINQ_ACCEPT_GEO, LINQ_N_ACCEPT };
+enum { LINQ_IDEM_NONE, LINQ_IDEM_HEADER, LINQ_IDEM_MESSAGE, LINQ_IDEM_POLL };
+enum { LINQ_IN_PATH, LINQ_IN_QUERY, LINQ_IN_BODY, LINQ_IN_HEADER };
+#define LINQ_MAX_FIELDS 24
+
+typedef struct linq_op {
+    const char *name;          /* the Lua method */
+    const char *method;        /* HTTP, upper case */
+    const char *path;          /* template with {param}s, from /v3 on */
+    unsigned char kind;        /* LINQ_P_* */
+    unsigned char paging;      /* LINQ_PAGE_* */
+    const char *list_key;      /* the items of a page */
+    unsigned char accept;      /* LINQ_ACCEPT_* */
+    unsigned char idempotency; /* LINQ_IDEM_*: where the key of a send goes */
+    unsigned char is_void;     /* any 2xx gives {} */
+    const char *fields;        /* see operations.c */
+} linq_op;
+
+typedef struct linq_field {
+    const char *name, *type;   /* not NUL-terminated */
+    size_t name_len, type_len;
+    int where, required;
+} linq_field;
+
+int linq_op_fields(const linq_op *op, linq_field *out, int max);
+const char *linq_accept_name(int accept);
+int linq_operations(lua_State *L);
+void linq_register_operations(lua_State *L, int methods, int first_uv);
 
 /* ---- buffer.c: a growable byte buffer owned by whoever holds the struct ---- */
 typedef struct linq_buf {
@@ -68,29 +103,44 @@ void linq_sleep(double seconds);
 /* ---- client.c ---- */
 typedef struct linq_client {
     CURL *curl;                          /* NULL once closed */
-    struct curl_slist *base_headers;     /* auth, accept, user agent, client headers */
+    struct curl_slist *base_headers;     /* auth, user agent, client headers (no Accept) */
     struct curl_slist *call_headers;     /* a call's own list; freed when the call ends */
+    /* "Accept: ..." lines linked in front of base_headers, one per LINQ_ACCEPT_*; the
+     * nodes live here (no malloc), so choosing an operation's Accept costs nothing.
+     * When the caller's client headers set Accept, accept_list[i] is base_headers. */
+    struct curl_slist accept_node[LINQ_N_ACCEPT];
+    struct curl_slist *accept_list[LINQ_N_ACCEPT];
     char *base_url;                      /* no trailing slash */
-    char *list_url;                      /* base_url + "/v3/phone_numbers" */
+    size_t base_url_len;
+    char *ca_file;                       /* NULL: the system's CAs */
     char *api_key;                       /* kept only to redact it from server text */
     size_t api_key_len;
     long timeout_ms;                     /* per attempt, whole transfer */
     int max_retries;
     double max_retry_delay;
+    int has_content_type;                /* the client's headers set Content-Type */
     linq_response resp;
+    linq_buf url;                        /* the URL of the call being made */
+    linq_buf body;                       /* its JSON body, encoded here */
+    linq_buf scratch;                    /* query pairs before they are sorted */
     char errbuf[CURL_ERROR_SIZE];
     uint64_t rng;
     int busy;                            /* a call is running: refuse re-entry */
-    int list_ready;                      /* the handle is set for a plain phone_numbers() */
+    const void *ready;                   /* the handle is set up for exactly this call */
 } linq_client;
 
 linq_client *linq_check_client(lua_State *L, int idx);   /* open client or argerror */
 int linq_slist_has(const struct curl_slist *l, const char *name);  /* case-insensitive */
 int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx);
 int linq_client_new(lua_State *L);
-void linq_client_register(lua_State *L);  /* metatable; expects module upvalues on top */
+/* Registers the client metatable and leaves its methods table on the stack; expects
+ * the module upvalues on top. */
+void linq_client_register(lua_State *L);
 
 /* ---- options.c: checking what callers pass, before any traffic ---- */
+/* "bad argument #n to 'name' (msg)": inside an operation, n counts from the first
+ * argument after self and name is the operation's, wherever it was called from. */
+int linq_argerror(lua_State *L, int arg, const char *msg);
 void linq_check_option_names(lua_State *L, int arg, int tidx, const char *const names[]);
 double linq_opt_number(lua_State *L, int arg, int tidx, const char *name, double dflt,
                        double min, int min_exclusive, double max);
@@ -101,8 +151,66 @@ int linq_has_control_char(const char *s, size_t len);
 long linq_timeout_ms(double seconds);
 
 /* ---- call.c: one API call, its retries, and its result ---- */
-int linq_client_phone_numbers(lua_State *L);
+typedef struct linq_call {
+    linq_client *c;
+    const linq_op *op;             /* NULL for client:request */
+    const char *method;            /* upper case */
+    const char *url;               /* NUL-terminated; libcurl copies it */
+    const char *body;              /* NULL: the request has no body */
+    size_t body_len;
+    struct curl_slist *headers;    /* what is sent */
+    struct curl_slist node[2];     /* per-call lines linked in front of the client's list */
+    const char *idempotency_key;   /* the key this call sends, for meta and errors */
+    const char *idempotency_line;  /* "Idempotency-Key: ..." when it goes in a header */
+    int accept;                    /* LINQ_ACCEPT_* */
+    long timeout_ms;
+    int max_retries;
+    int headers_idx;               /* stack index of the call's own headers, or 0 */
+    const void *ready_key;         /* non-NULL: identical calls may reuse the handle's setup */
+    /* A transfer on a handle of its own (the attachment upload), set up by its owner: */
+    CURL *easy;                    /* NULL: the client's handle, set up from the fields above */
+    int (*rewind)(void *);         /* called before each attempt; 0 stops the call */
+    void *rewind_data;
+    int no_result;                 /* any 2xx gives {} */
+} linq_call;
+
+linq_client *linq_check_idle_client(lua_State *L);
+void linq_init_call(linq_call *k, linq_client *c, const char *method);
+/* Reads { timeout=, max_retries=, headers= } (and the request extras in names). */
+void linq_read_call_options(lua_State *L, int arg, linq_call *k, const char *const names[]);
+void linq_assemble_headers(lua_State *L, linq_call *k);
+int linq_run_call(lua_State *L, linq_call *k);
 int linq_client_request(lua_State *L);
+
+/* ---- operation.c: the generic method behind every row of the table ---- */
+int linq_operation_call(lua_State *L);
+/* Appends the path parameter at idx, checked (a non-empty string other than . and ..,
+ * or a whole number) and escaped as one segment; errors name it and argument arg. */
+void linq_add_path_param(lua_State *L, int arg, linq_buf *url, const char *name, size_t name_len,
+                         int idx);
+
+/* ---- url.c: path templates and query strings, written into a client's buffer ---- */
+/* Appends s as one path segment: A-Za-z0-9-._~!$&'()*+,;=:@ kept, the rest %XX. */
+int linq_url_add_segment(linq_buf *b, const char *s, size_t len);
+/* Appends v escaped for a query (only A-Za-z0-9-._~ kept). */
+int linq_url_add_query_text(linq_buf *b, const char *s, size_t len);
+/* Formats the number at idx for a URL or JSON: integers exactly, other finite
+ * numbers in the shortest form that reads back the same.  0 for NaN or infinity. */
+int linq_number_text(lua_State *L, int idx, char out[64]);
+
+/* ---- json.c: exact JSON out, integers in ---- */
+extern const char linq_empty_array_sentinel;   /* its address is linq.empty_array */
+int linq_json_encode(lua_State *L, int idx, linq_buf *out, const void *empty_array,
+                     char *err, size_t errlen);
+void linq_json_integers(lua_State *L, int idx);
+
+/* ---- upload.c ---- */
+int linq_upload(lua_State *L);
+void linq_upload_register(lua_State *L);
+
+/* ---- uuid.c ---- */
+/* A random (v4) UUID from the operating system's CSPRNG, 36 characters + NUL. */
+int linq_uuid4(char out[37]);
 
 /* ---- errors.c ---- */
 typedef struct linq_failure {
@@ -112,6 +220,7 @@ typedef struct linq_failure {
     int curl_code;             /* 0 unless the transfer itself failed */
     int attempts;
     double waited;
+    const char *idempotency_key;
 } linq_failure;
 
 const char *linq_error_type_for_status(long status);
@@ -125,8 +234,11 @@ void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_
 
 /* ---- meta.c: the second result of a call ---- */
 void linq_meta_register(lua_State *L);
-void linq_push_meta(lua_State *L, const linq_client *c, long status, int attempts,
-                    double waited);
+void linq_push_meta(lua_State *L, const linq_call *k, long status, int attempts,
+                    double waited, int result_idx);
+/* Pushes the id that names this reply for Linq's support (x-request-id, else
+ * x-trace-id, else the body's trace_id), redacted; 0 and nothing pushed if none. */
+int linq_push_request_id(lua_State *L, const linq_client *c, int decoded_idx);
 int linq_error_tostring(lua_State *L);
 int linq_is_error(lua_State *L);
 

@@ -50,22 +50,24 @@ void linq_meta_register(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, META_HEADERS);
 }
 
-void linq_push_meta(lua_State *L, const linq_client *c, long status, int attempts,
-                    double waited)
+void linq_push_meta(lua_State *L, const linq_call *k, long status, int attempts,
+                    double waited, int result_idx)
 {
-    const char *rid = linq_response_header(&c->resp, "x-request-id");
+    const linq_client *c = k->c;
 
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
-    if (rid != NULL) {
-        linq_push_redacted(L, c, rid, strlen(rid));
+    if (linq_push_request_id(L, c, result_idx))
         lua_setfield(L, -2, "request_id");
-    }
     lua_pushinteger(L, attempts);
     lua_setfield(L, -2, "attempts");
     lua_pushnumber(L, waited);
     lua_setfield(L, -2, "waited");
+    if (k->idempotency_key != NULL) {
+        lua_pushstring(L, k->idempotency_key);
+        lua_setfield(L, -2, "idempotency_key");
+    }
 
     lua_getfield(L, LUA_REGISTRYINDEX, META_HEADERS);
     lua_pushvalue(L, -2);

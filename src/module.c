@@ -17,11 +17,16 @@ static void push_private_cjson(lua_State *L)
     lua_call(L, 1, 0);
 }
 
+/* Only its address matters: linq.empty_array. */
+const char linq_empty_array_sentinel = 0;
+
 int luaopen_linq_core(lua_State *L)
 {
     static const luaL_Reg functions[] = {
         {"new", linq_client_new},
         {"is_error", linq_is_error},
+        {"_operations", linq_operations},
+        {"_upload", linq_upload},
         {NULL, NULL}
     };
     int json, i;
@@ -43,6 +48,7 @@ int luaopen_linq_core(lua_State *L)
 
     linq_client_register(L);
     linq_meta_register(L);
+    linq_upload_register(L);
 
     lua_createtable(L, 0, 6);
     for (i = 0; i < LINQ_NUPVALUES; i++)
@@ -50,10 +56,18 @@ int luaopen_linq_core(lua_State *L)
     luaL_setfuncs(L, functions, LINQ_NUPVALUES);
     lua_getfield(L, json, "null");
     lua_setfield(L, -2, "null");
+    /* Encodes as [] (an empty Lua table is {}), e.g. to clear a list field. */
+    lua_pushlightuserdata(L, (void *)&linq_empty_array_sentinel);
+    lua_setfield(L, -2, "empty_array");
     lua_pushliteral(L, LINQ_VERSION);
     lua_setfield(L, -2, "_VERSION");
     /* For the nginx front, which rebuilds errors that crossed a thread as plain tables. */
     lua_pushvalue(L, json + 3);
     lua_setfield(L, -2, "_error_mt");
+    /* For lua/linq.lua, which adds the methods written in Lua (paging, upload). */
+    luaL_getmetatable(L, LINQ_CLIENT_MT);
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -3, "_methods");
+    lua_pop(L, 1);
     return 1;
 }

@@ -7,6 +7,21 @@
 
 #include "linq.h"
 
+int linq_argerror(lua_State *L, int arg, const char *msg)
+{
+    const char *name = lua_tostring(L, lua_upvalueindex(LINQ_UV_OP_NAME));
+    lua_Debug ar;
+
+    if (name == NULL)  /* not an operation: Lua's own wording */
+        return luaL_argerror(L, arg, msg);
+    if (arg > 1)
+        return luaL_error(L, "bad argument #%d to '%s' (%s)", arg - 1, name, msg);
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.namewhat != NULL
+        && strcmp(ar.namewhat, "method") == 0)
+        return luaL_error(L, "calling '%s' on bad self (%s)", name, msg);
+    return luaL_error(L, "bad argument #1 to '%s' (%s)", name, msg);
+}
+
 int linq_has_control_char(const char *s, size_t len)
 {
     size_t i;
@@ -52,7 +67,7 @@ void linq_check_option_names(lua_State *L, int arg, int tidx, const char *const 
 
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING) {
-            luaL_argerror(L, arg, lua_pushfstring(L, "option names must be strings, got a %s",
+            linq_argerror(L, arg, lua_pushfstring(L, "option names must be strings, got a %s",
                                                   luaL_typename(L, -1)));
         }
         key = lua_tostring(L, -1);
@@ -67,7 +82,7 @@ void linq_check_option_names(lua_State *L, int arg, int tidx, const char *const 
             }
         }
         if (names[i] == NULL) {
-            luaL_argerror(L, arg, near
+            linq_argerror(L, arg, near
                 ? lua_pushfstring(L, "unknown option '%s' (did you mean '%s'?)", key, near)
                 : lua_pushfstring(L, "unknown option '%s'", key));
         }
@@ -85,7 +100,7 @@ double linq_opt_number(lua_State *L, int arg, int tidx, const char *name, double
         return dflt;
     }
     if (lua_type(L, -1) != LUA_TNUMBER)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a number, got a %s",
+        linq_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a number, got a %s",
                                               name, luaL_typename(L, -1)));
     v = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -93,7 +108,7 @@ double linq_opt_number(lua_State *L, int arg, int tidx, const char *name, double
         char range[96];
         snprintf(range, sizeof range, "%s %g and at most %g",
                  min_exclusive ? "more than" : "at least", min, max);
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s", name, range));
+        linq_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s", name, range));
     }
     return v;
 }
@@ -103,7 +118,7 @@ int linq_opt_integer(lua_State *L, int arg, int tidx, const char *name, int dflt
     double v = linq_opt_number(L, arg, tidx, name, dflt, min, 0, max);
 
     if (v != floor(v))
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a whole number", name));
+        linq_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a whole number", name));
     return (int)v;
 }
 
@@ -117,7 +132,7 @@ const char *linq_opt_string(lua_State *L, int arg, int tidx, const char *name, s
         return NULL;
     }
     if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a string, got a %s",
+        linq_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a string, got a %s",
                                               name, luaL_typename(L, -1)));
     s = lua_tolstring(L, -1, len);
     lua_pop(L, 1);  /* still referenced by the options table */
@@ -133,7 +148,7 @@ static int is_token_char(unsigned char ch)
 void linq_check_headers_table(lua_State *L, int arg, int tidx, const char *what)
 {
     if (lua_type(L, tidx) != LUA_TTABLE)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a table, got a %s",
+        linq_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a table, got a %s",
                                               what, luaL_typename(L, tidx)));
     lua_pushnil(L);
     while (lua_next(L, tidx)) {
@@ -141,15 +156,15 @@ void linq_check_headers_table(lua_State *L, int arg, int tidx, const char *what)
         const char *name;
 
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_argerror(L, arg, lua_pushfstring(L, "%s: header names must be strings", what));
+            linq_argerror(L, arg, lua_pushfstring(L, "%s: header names must be strings", what));
         name = lua_tolstring(L, -2, &n);
         for (i = 0; i < n; i++)
             if (!is_token_char((unsigned char)name[i]))
                 break;
         if (n == 0 || i < n)
-            luaL_argerror(L, arg, lua_pushfstring(L, "%s: invalid header name '%s'", what, name));
+            linq_argerror(L, arg, lua_pushfstring(L, "%s: invalid header name '%s'", what, name));
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-            luaL_argerror(L, arg, lua_pushfstring(L, "%s: header '%s' must be a string, got a %s",
+            linq_argerror(L, arg, lua_pushfstring(L, "%s: header '%s' must be a string, got a %s",
                                                   what, name, luaL_typename(L, -1)));
         {
             size_t vlen;
@@ -157,7 +172,7 @@ void linq_check_headers_table(lua_State *L, int arg, int tidx, const char *what)
             lua_pushvalue(L, -1);  /* tolstring on a copy: never convert a key lua_next uses */
             v = lua_tolstring(L, -1, &vlen);
             if (memchr(v, '\r', vlen) || memchr(v, '\n', vlen) || memchr(v, '\0', vlen))
-                luaL_argerror(L, arg, lua_pushfstring(
+                linq_argerror(L, arg, lua_pushfstring(
                     L, "%s: header '%s' contains CR, LF or NUL", what, name));
             lua_pop(L, 2);
         }

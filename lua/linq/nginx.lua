@@ -10,6 +10,7 @@
 -- Only plain values cross between the VMs: a structured error comes back as a
 -- plain table and gets the error metatable again here.
 local core = require("linq.core")
+local paging = require("linq.paging")
 
 local M = {}
 
@@ -152,23 +153,28 @@ local function dispatch(st, name, ...)
   reraise(res, 3)
 end
 
--- The C client's methods, called so Lua knows their names for its messages.
+-- Runs one method of the C client.  The operations name themselves in their
+-- errors; request is called by name so Lua knows it for its messages.
 function M.call(client, name, ...)
-  if name == "phone_numbers" then
-    local res, meta = client:phone_numbers(...)
+  if name == "request" then
+    local res, meta = client:request(...)
     return res, meta
   end
-  local res, meta = client:request(...)
+  local res, meta = client[name](client, ...)
   return res, meta
 end
 
-function methods.phone_numbers(self, opts)
-  return dispatch(check(self, "phone_numbers"), "phone_numbers", opts)
+-- Every operation of the table, the upload and request: one generic forwarder
+-- each, nothing per operation.
+local forwarded = { "request", "upload_attachment" }
+for name in pairs(core._operations()) do forwarded[#forwarded + 1] = name end
+for _, name in ipairs(forwarded) do
+  methods[name] = function(self, ...)
+    return dispatch(check(self, name), name, ...)
+  end
 end
-
-function methods.request(self, method, path, opts)
-  return dispatch(check(self, "request"), "request", method, path, opts)
-end
+-- Each page is one forwarded call.
+paging.install(methods, core._operations(), core._error_mt)
 
 function methods.close(self)
   local st = state[self]
@@ -186,6 +192,7 @@ local clients, cached = {}, 0
 local MAX_CACHED = 16
 
 function M.run(key, config, name, ...)
+  require("linq")  -- the methods written in Lua (the upload) in this VM too
   local client = clients[key]
   if client == nil then
     if cached >= MAX_CACHED then
