@@ -42,7 +42,7 @@ VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
 .PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory soak fuzz bench rockspec-check
+	asan asan-run check-memory soak fuzz bench rockspec-check docs
 
 all: $(CORE)
 
@@ -74,8 +74,10 @@ test: deps
 demo: deps
 	@$(MAKE) -s --no-print-directory all
 	@echo "Listing phone numbers from the local simulator:"
-	@$(TEST_ENV) sim/with-sim sh -c 'LINQ_API_V3_BASE_URL="$$LINQ_SIM_URL/api/partner" \
-	  LINQ_API_V3_API_KEY="$$LINQ_SIM_KEY" exec $(LUA) examples/list_phone_numbers.lua'
+	@$(TEST_ENV) sim/with-sim sh -c 'export LINQ_API_V3_BASE_URL="$$LINQ_SIM_URL/api/partner" \
+	  LINQ_API_V3_API_KEY="$$LINQ_SIM_KEY"; $(LUA) examples/list_phone_numbers.lua && \
+	  echo && echo "Creating a chat, sending a message and listing chats:" && \
+	  exec $(LUA) examples/send_message.lua'
 
 valgrind: deps
 	@command -v valgrind >/dev/null || $(MAKE) deps DEBIAN_PACKAGES=valgrind
@@ -160,9 +162,13 @@ test-all:
 sim-selftest:
 	sim/selftest
 
+# The API reference, from the operation table (spec/docs_spec.lua checks it is current).
+docs: all
+	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' $(LUA) docs/generate.lua > docs/api.md
+
 lint:
 	@command -v luacheck >/dev/null || $(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES=lua-check
-	luacheck --no-color lua spec examples sim bench
+	luacheck --no-color lua spec examples sim bench docs
 
 # `luarocks make` builds in place: its objects and linq/core.so go too.
 clean:

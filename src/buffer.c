@@ -15,7 +15,7 @@ int linq_buf_reserve(linq_buf *b, size_t extra)
     need = b->len + extra + 1;  /* room for a terminating NUL */
     if (need <= b->cap)
         return 1;
-    cap = b->cap ? b->cap : 4096;
+    cap = b->cap ? b->cap : 256;  /* a URL or a small reply; bodies double from here */
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     p = realloc(b->data, cap);

@@ -254,24 +254,33 @@ static size_t format_double(char *buf, double d)
     return (size_t)n;
 }
 
-static int put_number(json_enc *e, int idx, int depth)
+size_t linq_number_text(lua_State *L, int idx, char out[64])
 {
-    char buf[64];
     size_t n;
     double d;
 
 #if LINQ_HAS_INTEGERS
-    if (lua_isinteger(e->L, idx)) {
-        n = format_integer(buf, (long long)lua_tointeger(e->L, idx));
-        return put(e, buf, n) || fail_oom(e);
+    if (lua_isinteger(L, idx)) {
+        n = format_integer(out, (long long)lua_tointeger(L, idx));
+        out[n] = '\0';
+        return n;
     }
 #endif
-    d = (double)lua_tonumber(e->L, idx);
+    d = (double)lua_tonumber(L, idx);
     if (!isfinite(d))
-        return fail(e, depth, "cannot encode NaN or infinity");
-    n = format_double(buf, d);
+        return 0;
+    n = format_double(out, d);
+    out[n] = '\0';
+    return n;
+}
+
+static int put_number(json_enc *e, int idx, int depth)
+{
+    char buf[64];
+    size_t n = linq_number_text(e->L, idx, buf);
+
     if (n == 0)
-        return fail(e, depth, "cannot encode number");
+        return fail(e, depth, "cannot encode NaN or infinity");
     return put(e, buf, n) || fail_oom(e);
 }
 

@@ -25,6 +25,9 @@
 /* A body buffer grown past this by one large reply is released once Lua has the
  * body: a client (one per pool thread in nginx) must not hold megabytes forever. */
 #define LINQ_KEEP_BUFFER_BYTES ((size_t)1 << 20)
+/* Memory a client holds outside the collector's sight: libcurl's handle and its
+ * 16 KiB receive buffer, the header lists, the connection. */
+#define LINQ_CLIENT_EXTERNAL_KB 24
 
 /* Upvalues shared by every function of the module (see module.c). */
 #define LINQ_UV_DECODE 1
@@ -194,15 +197,15 @@ void linq_add_path_param(lua_State *L, int arg, linq_buf *url, const char *name,
 int linq_url_add_segment(linq_buf *b, const char *s, size_t len);
 /* Appends v escaped for a query (only A-Za-z0-9-._~ kept). */
 int linq_url_add_query_text(linq_buf *b, const char *s, size_t len);
-/* Formats the number at idx for a URL or JSON: integers exactly, other finite
- * numbers in the shortest form that reads back the same.  0 for NaN or infinity. */
-int linq_number_text(lua_State *L, int idx, char out[64]);
-
 /* ---- json.c: exact JSON out, integers in ---- */
 extern const char linq_empty_array_sentinel;   /* its address is linq.empty_array */
 int linq_json_encode(lua_State *L, int idx, linq_buf *out, const void *empty_array,
                      char *err, size_t errlen);
 void linq_json_integers(lua_State *L, int idx);
+/* The number at idx as JSON and URLs write it: integers exactly, other finite numbers
+ * in the shortest form that reads back the same, '.' as the decimal point whatever the
+ * locale; NUL-terminated.  Its length, or 0 for NaN and infinity. */
+size_t linq_number_text(lua_State *L, int idx, char out[64]);
 
 /* ---- upload.c ---- */
 int linq_upload(lua_State *L);

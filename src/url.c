@@ -1,8 +1,5 @@
 /* Pieces of a URL, written straight into a buffer the client owns: no Lua strings
  * are made per call, so nothing here can raise or run a finalizer. */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "linq.h"
@@ -61,29 +58,3 @@ int linq_url_add_query_text(linq_buf *b, const char *s, size_t len)
     return add_escaped(b, s, len, unreserved);
 }
 
-int linq_number_text(lua_State *L, int idx, char out[64])
-{
-    lua_Number v;
-    int prec;
-
-#ifdef LINQ_HAS_INTEGERS
-    if (lua_isinteger(L, idx))
-        return snprintf(out, 64, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx)) > 0;
-#endif
-    v = lua_tonumber(L, idx);
-    if (!isfinite(v))
-        return 0;
-    if (v == floor(v) && fabs(v) < 9223372036854775808.0) {
-        snprintf(out, 64, "%lld", (long long)v);
-        return 1;
-    }
-    for (prec = 15; prec <= 17; prec++) {
-        char *comma;
-        snprintf(out, 64, "%.*g", prec, (double)v);
-        if ((comma = strchr(out, ',')) != NULL)
-            *comma = '.';  /* a locale whose decimal point is a comma */
-        if (prec == 17 || strtod(out, NULL) == (double)v)
-            break;
-    }
-    return 1;
-}
