@@ -316,10 +316,15 @@ static int run_job(lua_State *L)
             return 0;
         }
         lua_pop(L, 1);
-        /* The success path's meta, and its headers built on first access ... */
+        /* The integer pass over whatever the decoder made of the input ... */
+        linq_json_integers(L, lua_gettop(L));
+        /* ... the success path's meta, and its headers built on first access ... */
         {
             int top = lua_gettop(L);
-            linq_push_meta(L, &client, status, 1, 0);
+            linq_call k;
+            memset(&k, 0, sizeof k);
+            k.c = &client;
+            linq_push_meta(L, &k, status, 1, 0, top);
             FUZZ_CHECK(lua_gettop(L) == top + 1, "linq_push_meta pushed %d values",
                        lua_gettop(L) - top);
             lua_getfield(L, top + 1, "headers");

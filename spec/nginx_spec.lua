@@ -61,6 +61,20 @@ describe("inside nginx", function()
     assert.equal(2001, res.missing_code)
   end)
 
+  it("sends every operation of the table as plain Lua sends it", function()
+    local from_nginx = get("/every")
+    local c = support.client{ mode = "echo" }
+    local plain = require("op_args").echo_all(c, linq.operations, table.unpack or unpack)
+    c:close()
+    local n = 0
+    for name, request in pairs(plain) do
+      n = n + 1
+      assert.equal(request, from_nginx[name], name)
+    end
+    assert.is_true(n >= 67)
+    assert.same(plain, from_nginx)
+  end)
+
   it("sends bodies and queries, and brings linq.null back", function()
     local res = get("/request")
     assert.equal("PUT", res.method)
