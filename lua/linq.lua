@@ -18,7 +18,7 @@ end
 linq.operations = core._operations()
 
 paging.install(core._methods, core._operations(), core._error_mt)
-upload.install(core._methods, core._upload, core._error_mt)
+upload.install(core._methods)
 
 -- An nginx worker or master VM has ngx.run_worker_thread; plain Lua and the VMs
 -- of nginx's pool threads (where blocking is what they are for) do not.  Only a

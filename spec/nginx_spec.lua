@@ -1,5 +1,5 @@
 -- Inside nginx: the same require("linq"), linq.new and client:phone_numbers(),
--- run on nginx's thread pool so a call never blocks the worker.
+-- over nginx's cosockets, so a call never blocks the worker.
 local linq = require("linq")
 local support = require("support")
 local nginx_app = require("nginx_app")
@@ -31,7 +31,7 @@ describe("inside nginx", function()
     assert.is_string(res.request_id)
     assert.matches("^application/json", res.content_type)
     assert.equal(2, res.init)  -- the call made in init_by_lua, where waiting is harmless
-    assert.matches("^linq.Client %(.*, nginx thread pool 'linq'%)$", res.client)
+    assert.matches("^linq.Client %(.*, nginx cosockets%)$", res.client)
     assert.is_nil(res.client:find(support.key, 1, true))
   end)
 
@@ -92,8 +92,8 @@ describe("inside nginx", function()
     assert.matches("unknown option 'timout'", res.call_option)
     assert.matches("contains CR, LF or NUL", res.header)
     assert.matches("bad argument #1 to 'phone_numbers' %(the linq client is closed%)", res.closed)
-    assert.matches("nginx has no thread pool 'missing': add `thread_pool missing threads=16;`",
-                   res.nopool)
+    assert.matches("option 'ca_file' cannot be used inside nginx: TLS there is verified against " ..
+                   "nginx's lua_ssl_trusted_certificate", res.ca_file)
   end)
 
   it("calls from a timer, and refuses the phases that cannot wait", function()

@@ -332,10 +332,15 @@ static int configure(linq_call *k)
     return 1;
 }
 
-static int raise_failure(lua_State *L, linq_call *k, linq_failure *f, int decoded_idx)
+/* Where perform_call (and an exchange's result) find the decoder and the error
+ * metatable on the stack. */
+#define DECODER_IDX 2
+#define ERROR_MT_IDX 3
+
+static int raise_failure(lua_State *L, const linq_call *k, linq_failure *f, int decoded_idx)
 {
     f->idempotency_key = k->idempotency_key;
-    linq_push_error(L, 3, k->c, f, decoded_idx);
+    linq_push_error(L, ERROR_MT_IDX, k->c, f, decoded_idx);
     return lua_error(L);
 }
 
@@ -348,7 +353,7 @@ static int decode_error_body(lua_State *L, const linq_response *r)
         i++;
     if (i == r->body.len || r->body.data[i] != '{')
         return 0;
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, DECODER_IDX);
     lua_pushlstring(L, r->body.data, r->body.len);
     lua_call(L, 1, 1);
     return lua_gettop(L);
@@ -367,8 +372,43 @@ static double retry_delay(linq_client *c, long status, int attempt)
     return delay > c->max_retry_delay ? c->max_retry_delay : delay;
 }
 
-/* Pushes the decoded 2xx body (or {} for a void operation and a 204), or raises. */
-static void push_success(lua_State *L, linq_call *k, long status, int attempt, double waited)
+int linq_judge_attempt(linq_client *c, int attempt, int max_retries, int transport_code,
+                       const char *transport_message, long status, linq_failure *f,
+                       double *delay)
+{
+    int retryable;
+
+    memset(f, 0, sizeof *f);
+    f->attempts = attempt;
+    if (transport_code == CURLE_OK && status >= 200 && status < 300)
+        return LINQ_ATTEMPT_OK;
+    if (c->resp.too_large) {
+        f->type = "APIResponseValidationError";
+        f->status = status;
+        f->message = c->resp.too_large == 2 ? "the response headers are larger than 1 MiB"
+                                            : "the response body is larger than max_body_size";
+        return LINQ_ATTEMPT_FAILED;
+    }
+    if (transport_code != CURLE_OK) {
+        f->type = transport_code == CURLE_OPERATION_TIMEDOUT ? "APITimeoutError"
+                                                             : "APIConnectionError";
+        f->curl_code = transport_code;
+        f->message = transport_message;
+        retryable = linq_curl_code_retryable((CURLcode)transport_code);
+        status = 0;
+    } else {
+        f->type = linq_error_type_for_status(status);
+        f->status = status;
+        retryable = linq_status_retryable(status, linq_response_header(&c->resp,
+                                                                       "x-should-retry"));
+    }
+    if (!retryable || attempt > max_retries)
+        return LINQ_ATTEMPT_FAILED;
+    *delay = retry_delay(c, status, attempt);
+    return LINQ_ATTEMPT_RETRY;
+}
+
+void linq_push_success(lua_State *L, const linq_call *k, long status, int attempt, double waited)
 {
     linq_client *c = k->c;
     linq_failure f;
@@ -390,7 +430,7 @@ static void push_success(lua_State *L, linq_call *k, long status, int attempt, d
     /* Lua has its own copy now: a large buffer goes before the decode, which is
      * when the most memory is in use. */
     linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, DECODER_IDX);
     lua_pushvalue(L, -2);
     lua_call(L, 1, 2);                    /* body, decoded or nil, error */
     if (lua_isnil(L, -2)) {
@@ -409,23 +449,33 @@ static void push_success(lua_State *L, linq_call *k, long status, int attempt, d
     linq_json_integers(L, lua_gettop(L));
 }
 
+int linq_finish_call(lua_State *L, const linq_call *k, int verdict, linq_failure *f, long status,
+                     double waited)
+{
+    if (verdict != LINQ_ATTEMPT_OK) {
+        f->waited = waited;
+        return raise_failure(L, k, f, f->status ? decode_error_body(L, &k->c->resp) : 0);
+    }
+    linq_push_success(L, k, status, f->attempts, waited);
+    linq_push_meta(L, k, status, f->attempts, waited, lua_gettop(L));
+    return 2;
+}
+
 /* Arguments: the linq_call (light userdata), the JSON decoder, the error metatable. */
 static int perform_call(lua_State *L)
 {
     linq_call *k = lua_touserdata(L, 1);
     linq_client *c = k->c;
     linq_failure f;
-    double waited = 0;
+    double waited = 0, delay = 0;
     long status = 0;
-    int attempt;
-
+    int attempt, verdict;
     CURL *h = k->easy ? k->easy : c->curl;
 
     if (k->easy == NULL && !configure(k))
         return luaL_error(L, "linq: out of memory setting up the request");
     for (attempt = 1;; attempt++) {
         CURLcode rc;
-        int retryable;
 
         if (k->rewind != NULL && !k->rewind(k->rewind_data))
             return luaL_error(L, "linq: could not rewind the upload for another attempt");
@@ -434,45 +484,15 @@ static int perform_call(lua_State *L)
         rc = curl_easy_perform(h);
         status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-
-        memset(&f, 0, sizeof f);
-        f.attempts = attempt;
-        if (rc == CURLE_OK && status >= 200 && status < 300)
+        verdict = linq_judge_attempt(c, attempt, k->max_retries, rc,
+                                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc), status,
+                                     &f, &delay);
+        if (verdict != LINQ_ATTEMPT_RETRY)
             break;
-        if (c->resp.too_large) {
-            f.type = "APIResponseValidationError";
-            f.status = status;
-            f.message = c->resp.too_large == 2
-                ? "the response headers are larger than 1 MiB"
-                : "the response body is larger than max_body_size";
-            f.waited = waited;
-            return raise_failure(L, k, &f, 0);
-        }
-        if (rc != CURLE_OK) {
-            f.type = rc == CURLE_OPERATION_TIMEDOUT ? "APITimeoutError" : "APIConnectionError";
-            f.curl_code = (int)rc;
-            f.message = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-            status = 0;
-            retryable = linq_curl_code_retryable(rc);
-        } else {
-            f.type = linq_error_type_for_status(status);
-            f.status = status;
-            retryable = linq_status_retryable(status,
-                                              linq_response_header(&c->resp, "x-should-retry"));
-        }
-        if (!retryable || attempt > k->max_retries) {
-            f.waited = waited;
-            return raise_failure(L, k, &f, status ? decode_error_body(L, &c->resp) : 0);
-        }
-        {
-            double delay = retry_delay(c, status, attempt);
-            linq_sleep(delay);
-            waited += delay;
-        }
+        linq_sleep(delay);
+        waited += delay;
     }
-    push_success(L, k, status, attempt, waited);
-    linq_push_meta(L, k, status, attempt, waited, lua_gettop(L));
-    return 2;
+    return linq_finish_call(L, k, verdict, &f, status, waited);
 }
 
 /* Runs perform_call protected, then resets what the call held, then re-raises. */
@@ -481,7 +501,7 @@ int linq_run_call(lua_State *L, linq_call *k)
     linq_client *c = k->c;
     int st;
 
-    if (k->easy == NULL)
+    if (k->easy == NULL && k->headers == NULL)
         linq_assemble_headers(L, k);
     lua_pushcfunction(L, perform_call);
     lua_pushlightuserdata(L, k);
@@ -620,5 +640,7 @@ int linq_client_request(lua_State *L)
             k.body_len = c->body.len;
         }
     }
+    if (lua_toboolean(L, lua_upvalueindex(LINQ_UV_PREPARE)))
+        return linq_exchange_push(L, &k);  /* another transport moves the bytes */
     return linq_run_call(L, &k);
 }

@@ -389,7 +389,7 @@ void linq_client_register(lua_State *L)
     for (i = LINQ_NUPVALUES; i > 0; i--)
         lua_pushvalue(L, -2 - LINQ_NUPVALUES);
     luaL_setfuncs(L, methods, LINQ_NUPVALUES);
-    linq_register_operations(L, lua_gettop(L), lua_gettop(L) - 1 - LINQ_NUPVALUES);
+    linq_register_operations(L, lua_gettop(L), lua_gettop(L) - 1 - LINQ_NUPVALUES, 0);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }

@@ -37,6 +37,8 @@
 /* An operation's closure has two more: its row and the name it was registered as. */
 #define LINQ_UV_OP (LINQ_NUPVALUES + 1)
 #define LINQ_UV_OP_NAME (LINQ_NUPVALUES + 2)
+/* true in the closures of core._prepare: build an exchange instead of calling. */
+#define LINQ_UV_PREPARE (LINQ_NUPVALUES + 3)
 
 /* ---- operations.c: the API as data ---- */
 enum { LINQ_P_NONE, LINQ_P_BODY, LINQ_P_QUERY };               /* where params go */
@@ -68,7 +70,8 @@ typedef struct linq_field {
 int linq_op_fields(const linq_op *op, linq_field *out, int max);
 const char *linq_accept_name(int accept);
 int linq_operations(lua_State *L);
-void linq_register_operations(lua_State *L, int methods, int first_uv);
+/* Sets methods[name] for every row; prepare: the closures build exchanges. */
+void linq_register_operations(lua_State *L, int methods, int first_uv, int prepare);
 
 /* ---- buffer.c: a growable byte buffer owned by whoever holds the struct ---- */
 typedef struct linq_buf {
@@ -154,6 +157,7 @@ int linq_has_control_char(const char *s, size_t len);
 long linq_timeout_ms(double seconds);
 
 /* ---- call.c: one API call, its retries, and its result ---- */
+typedef struct linq_failure linq_failure;   /* errors.c */
 typedef struct linq_call {
     linq_client *c;
     const linq_op *op;             /* NULL for client:request */
@@ -175,6 +179,7 @@ typedef struct linq_call {
     int (*rewind)(void *);         /* called before each attempt; 0 stops the call */
     void *rewind_data;
     int no_result;                 /* any 2xx gives {} */
+    int body_streamed;             /* the transport sends body_len bytes of its own */
 } linq_call;
 
 linq_client *linq_check_idle_client(lua_State *L);
@@ -183,6 +188,20 @@ void linq_init_call(linq_call *k, linq_client *c, const char *method);
 void linq_read_call_options(lua_State *L, int arg, linq_call *k, const char *const names[]);
 void linq_assemble_headers(lua_State *L, linq_call *k);
 int linq_run_call(lua_State *L, linq_call *k);
+
+/* Judging an attempt and finishing a call: shared by the libcurl loop (call.c)
+ * and the exchanges that other transports drive (exchange.c). */
+enum { LINQ_ATTEMPT_OK, LINQ_ATTEMPT_RETRY, LINQ_ATTEMPT_FAILED };
+/* What an attempt that ended with transport_code (a CURLcode, CURLE_OK when a reply
+ * came) and status means: OK, RETRY after *delay seconds, or FAILED with f filled. */
+int linq_judge_attempt(linq_client *c, int attempt, int max_retries, int transport_code,
+                       const char *transport_message, long status, linq_failure *f,
+                       double *delay);
+/* With the decoder at stack index 2 and the error metatable at 3: pushes res, meta
+ * (returns 2) for a success, or raises the failure in f. */
+int linq_finish_call(lua_State *L, const linq_call *k, int verdict, linq_failure *f, long status,
+                     double waited);
+void linq_push_success(lua_State *L, const linq_call *k, long status, int attempt, double waited);
 int linq_client_request(lua_State *L);
 
 /* ---- operation.c: the generic method behind every row of the table ---- */
@@ -207,8 +226,13 @@ void linq_json_integers(lua_State *L, int idx);
  * locale; NUL-terminated.  Its length, or 0 for NaN and infinity. */
 size_t linq_number_text(lua_State *L, int idx, char out[64]);
 
+/* ---- exchange.c: a call as a state machine, for transports that move the bytes ---- */
+int linq_exchange_push(lua_State *L, linq_call *k);
+void linq_exchange_register(lua_State *L);   /* expects the module upvalues on top */
+
 /* ---- upload.c ---- */
 int linq_upload(lua_State *L);
+int linq_prepare_upload(lua_State *L);
 void linq_upload_register(lua_State *L);
 
 /* ---- uuid.c ---- */
@@ -216,7 +240,7 @@ void linq_upload_register(lua_State *L);
 int linq_uuid4(char out[37]);
 
 /* ---- errors.c ---- */
-typedef struct linq_failure {
+struct linq_failure {
     const char *type;          /* e.g. "RateLimitError" */
     long status;               /* 0: no response */
     const char *message;       /* used when the body gives none; may be NULL */
@@ -224,7 +248,7 @@ typedef struct linq_failure {
     int attempts;
     double waited;
     const char *idempotency_key;
-} linq_failure;
+};
 
 const char *linq_error_type_for_status(long status);
 /* Pushes an error object; the error metatable is at mt_idx.  Text from the server is

@@ -27,6 +27,7 @@ int luaopen_linq_core(lua_State *L)
         {"is_error", linq_is_error},
         {"_operations", linq_operations},
         {"_upload", linq_upload},
+        {"_prepare_upload", linq_prepare_upload},
         {NULL, NULL}
     };
     int json, i;
@@ -49,6 +50,7 @@ int luaopen_linq_core(lua_State *L)
     linq_client_register(L);
     linq_meta_register(L);
     linq_upload_register(L);
+    linq_exchange_register(L);
 
     lua_createtable(L, 0, 6);
     for (i = 0; i < LINQ_NUPVALUES; i++)
@@ -69,5 +71,20 @@ int luaopen_linq_core(lua_State *L)
     lua_getfield(L, -1, "__index");
     lua_setfield(L, -3, "_methods");
     lua_pop(L, 1);
+    /* For transports that move the bytes themselves (nginx's cosockets): the same
+     * methods, each returning an exchange (exchange.c) instead of calling. */
+    lua_createtable(L, 0, 70);
+    {
+        int prepare = lua_gettop(L);
+        for (i = 0; i < LINQ_NUPVALUES; i++)
+            lua_pushvalue(L, json + 1 + i);
+        lua_pushnil(L);           /* no row: request checks its own arguments */
+        lua_pushnil(L);
+        lua_pushboolean(L, 1);
+        lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
+        lua_setfield(L, prepare, "request");
+        linq_register_operations(L, prepare, json + 1, 1);
+    }
+    lua_setfield(L, -2, "_prepare");
     return 1;
 }

@@ -313,7 +313,7 @@ int linq_operations(lua_State *L)
 
 /* Sets methods[name] = closure(shared upvalues..., row, name) for every row and
  * alias; the shared upvalues are at first_uv and after. */
-void linq_register_operations(lua_State *L, int methods, int first_uv)
+void linq_register_operations(lua_State *L, int methods, int first_uv, int prepare)
 {
     size_t i;
     int u;
@@ -332,7 +332,8 @@ void linq_register_operations(lua_State *L, int methods, int first_uv)
             lua_pushvalue(L, first_uv + u);
         lua_pushlightuserdata(L, (void *)op);
         lua_pushstring(L, name);   /* the name errors give: the alias keeps its own */
-        lua_pushcclosure(L, linq_operation_call, LINQ_NUPVALUES + 2);
+        lua_pushboolean(L, prepare);
+        lua_pushcclosure(L, linq_operation_call, LINQ_NUPVALUES + 3);
         lua_setfield(L, methods, name);
     }
 }

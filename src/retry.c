@@ -36,6 +36,7 @@ int linq_curl_code_retryable(CURLcode rc)
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_OUT_OF_MEMORY:
     case CURLE_WRITE_ERROR:
+    case CURLE_FAILED_INIT:
         return 0;
     default:
         return 1;

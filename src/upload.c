@@ -176,6 +176,47 @@ int linq_upload(lua_State *L)
     }
 }
 
+/* core._prepare_upload(client, upload_url, required_headers, size [, timeout]) -> an
+ * exchange (exchange.c) for the PUT, whose transport sends the size bytes after
+ * ex:request(); the same headers as the libcurl upload above, nothing of the client's. */
+int linq_prepare_upload(lua_State *L)
+{
+    linq_client *c = linq_check_idle_client(L);
+    size_t url_len;
+    const char *url = luaL_checklstring(L, 2, &url_len);
+    lua_Number size = luaL_checknumber(L, 4);
+    linq_call k;
+
+    luaL_argcheck(L, (url_len > 8 && strncmp(url, "https://", 8) == 0)
+                     || (url_len > 7 && strncmp(url, "http://", 7) == 0),
+                  2, "upload_url must be an http(s) URL");
+    luaL_argcheck(L, !linq_has_control_char(url, url_len) && !memchr(url, ' ', url_len), 2,
+                  "upload_url contains a space or a control character");
+    luaL_argcheck(L, size >= 0 && size < 9007199254740992.0, 4, "size out of range");
+    if (!lua_isnil(L, 3))
+        linq_check_headers_table(L, 3, 3, "required_headers");
+    linq_init_call(&k, c, "PUT");
+    if (!lua_isnoneornil(L, 5))
+        k.timeout_ms = linq_timeout_ms(luaL_checknumber(L, 5));
+    curl_slist_free_all(c->call_headers);
+    c->call_headers = NULL;
+    if (!lua_isnil(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            int kidx = lua_gettop(L) - 1;
+            if (!linq_append_header(&c->call_headers, L, kidx, kidx + 1))
+                return luaL_error(L, "linq: out of memory");
+            lua_pop(L, 1);
+        }
+    }
+    k.url = url;
+    k.headers = c->call_headers;   /* exactly these; freed once the exchange has its bytes */
+    k.body_len = (size_t)size;
+    k.body_streamed = 1;
+    k.no_result = 1;
+    return linq_exchange_push(L, &k);
+}
+
 void linq_upload_register(lua_State *L)
 {
     luaL_newmetatable(L, UPLOAD_MT);

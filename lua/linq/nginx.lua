@@ -1,26 +1,33 @@
 --- The linq client inside nginx (OpenResty's ngx_lua).
 --
 -- A libcurl call in a request handler would stall every request on the worker,
--- and deadlock when it calls the same nginx.  So in handlers and timers each call
--- runs the C client on nginx's thread pool with ngx.run_worker_thread: the
--- handler's coroutine yields and the worker goes on serving.  Each pool thread has
--- its own Lua VM, where `run` below keeps one C client per configuration, so
--- connections stay alive across calls.
---
--- Only plain values cross between the VMs: a structured error comes back as a
--- plain table and gets the error metatable again here.
+-- so in the phases that can yield (handlers, timers, the ssl_* phases) each call
+-- goes over nginx's own cosockets (lua/linq/cosocket.lua), driven by the C core's
+-- exchange: the worker's event loop does the waiting and nginx keeps connections
+-- alive in its pool.  The transport is chosen per call, not per client: a client
+-- made once in init_by_lua or init_worker_by_lua (the usual one-per-worker
+-- pattern) goes over cosockets when a handler or timer calls it.  In init_by_lua,
+-- where nginx is not serving yet, a call runs over libcurl directly.
 local core = require("linq.core")
+local cosocket = require("linq.cosocket")
 local paging = require("linq.paging")
+local upload = require("linq.upload")
 
 local M = {}
 
-local DEFAULT_POOL = "linq"
+local ngx = ngx
+local get_phase = ngx.get_phase
+local setmetatable, error, format, type, pairs, ipairs =
+  setmetatable, error, string.format, type, pairs, ipairs
 
--- Phases where the caller's coroutine can wait for a pool thread.
-local YIELDING = { rewrite = true, access = true, content = true, timer = true }
+-- Phases where ngx_lua lets a cosocket wait.
+local YIELDING = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
 
--- The configuration of each client, out of reach of pairs() and of anything that
--- dumps the client, since it holds the key.
+-- The configuration and the C client of each client, out of reach of pairs()
+-- and of anything that dumps the client, since they hold the key.
 local state = setmetatable({}, { __mode = "k" })
 
 local Client = {}
@@ -32,14 +39,14 @@ Client.__metatable = "linq.Client"
 function Client.__tostring(self)
   local st = state[self]
   if st.closed then return "linq.Client (closed, nginx)" end
-  return string.format("linq.Client (%s, nginx thread pool '%s')", st.base_url, st.pool)
+  return format("linq.Client (%s, nginx cosockets)", st.base_url)
 end
 
 -- Re-raises an error from the C core at the caller's level, without the position
 -- inside this file that Lua prefixed to it.
 local function reraise(err, level)
   if type(err) == "string" then
-    err = err:gsub("^[^\n]-linq/nginx%.lua:%d+: ", "", 1)
+    err = err:gsub("^[^\n]-linq/[%w_]+%.lua:%d+: ", "", 1)
     error(err, level + 1)
   end
   error(err, 0)
@@ -51,58 +58,35 @@ local function copy(t)
   return c
 end
 
--- A stable text for a configuration: the cache key of the pool threads' clients.
-local function config_key(config)
-  local names = {}
-  for k in pairs(config) do names[#names + 1] = k end
-  table.sort(names)
-  local parts = {}
-  for _, k in ipairs(names) do
-    local v = config[k]
-    if type(v) == "table" then
-      local hs = {}
-      for hk, hv in pairs(v) do hs[#hs + 1] = hk:lower() .. "\0" .. tostring(hv) end
-      table.sort(hs)
-      v = table.concat(hs, "\1")
-    end
-    parts[#parts + 1] = k .. "=" .. tostring(v)
-  end
-  return table.concat(parts, "\2")
-end
-
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error(string.format("bad argument #1 to 'new' (table expected, got %s)", type(opts)), 2)
+    error(format("bad argument #1 to 'new' (table expected, got %s)", type(opts)), 2)
   end
   local config = copy(opts or {})
-  if config.headers ~= nil and type(config.headers) == "table" then
-    config.headers = copy(config.headers)
+  if type(config.headers) == "table" then config.headers = copy(config.headers) end
+  if config.ca_file ~= nil then
+    error("bad argument #1 to 'new' (option 'ca_file' cannot be used inside nginx: TLS there " ..
+          "is verified against nginx's lua_ssl_trusted_certificate; point that directive at " ..
+          "your CA bundle instead)", 2)
   end
-  local pool = config.thread_pool
-  config.thread_pool = nil
-  if pool == nil then
-    pool = DEFAULT_POOL
-  elseif type(pool) ~= "string" or pool == "" then
-    error("bad argument #1 to 'new' (option 'thread_pool' must be a non-empty string)", 2)
-  end
-  -- Settle the key and base URL here, from this process's environment, and let the
-  -- C core check every option now: misuse is an error at linq.new, not at a call.
+  -- The key and base URL are settled here, from this process's environment, and the
+  -- C core checks every option now: misuse is an error at linq.new, not at a call.
   -- As in the C core, only an absent option falls back to its variable, and an
   -- empty variable counts as unset.
   for option, variable in pairs{ api_key = "LINQ_API_V3_API_KEY", base_url = "LINQ_API_V3_BASE_URL" } do
     local value = os.getenv(variable)
     if config[option] == nil and value ~= "" then config[option] = value end
   end
-  local ok, probe = pcall(function()
+  local ok, client = pcall(function()
     local c = core.new(config)  -- not a tail call: Lua names 'new' in its messages
     return c
   end)
-  if not ok then reraise(probe, 2) end
-  local base_url = tostring(probe):match("^linq%.Client %((.*)%): ") or "?"
-  probe:close()
-
+  if not ok then reraise(client, 2) end
   local self = setmetatable({}, Client)
-  state[self] = { config = config, key = config_key(config), pool = pool, base_url = base_url }
+  state[self] = {
+    config = config, client = client,
+    base_url = tostring(client):match("^linq%.Client %((.*)%): ") or "?",
+  }
   return self
 end
 
@@ -110,63 +94,54 @@ local function check(self, name)
   local st = state[self]
   if st == nil then
     local got = self == nil and "no value" or type(self)
-    error(string.format("bad argument #1 to '%s' (linq.Client expected, got %s)", name, got), 3)
+    error(format("bad argument #1 to '%s' (linq.Client expected, got %s)", name, got), 3)
   end
   if st.closed then
-    error(string.format("bad argument #1 to '%s' (the linq client is closed)", name), 3)
+    error(format("bad argument #1 to '%s' (the linq client is closed)", name), 3)
   end
   return st
 end
 
--- Runs one call of the C client, in this VM (where nginx may block: init) or on
--- the thread pool.
-local function dispatch(st, name, ...)
-  local phase = ngx.get_phase()
-  if phase == "init" then
-    -- nginx is not serving yet; a client made here is closed at once, so no
-    -- connection is inherited by the workers that fork from this process.
-    local client = core.new(st.config)
-    local ok, res, meta = pcall(M.call, client, name, ...)
-    client:close()
-    if not ok then reraise(res, 3) end
-    return res, meta
-  end
-  if not YIELDING[phase] then
-    error(string.format("linq: cannot call the Linq API in nginx's '%s' phase, where nginx " ..
-                        "cannot wait for it without blocking the worker; call it from " ..
-                        "rewrite_by_lua*, access_by_lua*, content_by_lua* or a timer " ..
-                        "(ngx.timer.at)", phase), 3)
-  end
-  local ok, done, res, meta = ngx.run_worker_thread(st.pool, "linq.nginx", "run",
-                                                    st.key, st.config, name, ...)
-  if not ok then
-    local why = tostring(done)
-    if why:find("thread pool .* not found") then
-      error(string.format("linq: nginx has no thread pool '%s': add `thread_pool %s " ..
-                          "threads=16;` to the main context of nginx.conf, or pass " ..
-                          "thread_pool = \"<name>\" to linq.new", st.pool, st.pool), 3)
-    end
-    error("linq: the nginx thread pool could not run the call: " .. why, 3)
-  end
-  if done then return res, meta end
-  if type(res) == "table" then setmetatable(res, core._error_mt) end
-  reraise(res, 3)
+-- In init_by_lua nginx is not serving yet and may block: the call runs over
+-- libcurl, on a client closed at once so no connection is inherited by the workers
+-- that fork from this process.
+local function in_init(st, call, name, ...)
+  local client = core.new(st.config)
+  local ok, res, meta = pcall(call, client, name, ...)
+  client:close()
+  if not ok then reraise(res, 4) end
+  return res, meta
 end
 
--- Runs one method of the C client.  The operations name themselves in their
--- errors; request is called by name so Lua knows it for its messages.
-function M.call(client, name, ...)
+local function blocked(phase)
+  error(format("linq: cannot call the Linq API in nginx's '%s' phase, where nginx cannot " ..
+               "wait for it without blocking the worker; call it from rewrite_by_lua*, " ..
+               "access_by_lua*, content_by_lua* or a timer (ngx.timer.at)", phase), 4)
+end
+
+local function call_direct(client, name, ...)
   if name == "request" then
-    local res, meta = client:request(...)
+    local res, meta = client:request(...)  -- called by name: Lua words its errors
     return res, meta
   end
   local res, meta = client[name](client, ...)
   return res, meta
 end
 
--- Every operation of the table, the upload and request: one generic forwarder
--- each, nothing per operation.
-local forwarded = { "request", "upload_attachment" }
+local function dispatch(st, name, ...)
+  local phase = get_phase()
+  if YIELDING[phase] then
+    local ok, res, meta = pcall(cosocket.call, st.client, name, ...)
+    if not ok then reraise(res, 3) end
+    return res, meta
+  end
+  if phase == "init" then return in_init(st, call_direct, name, ...) end
+  blocked(phase)
+end
+
+-- Every operation of the table and request: one generic forwarder each, nothing
+-- per operation.
+local forwarded = { "request" }
 for name in pairs(core._operations()) do forwarded[#forwarded + 1] = name end
 for _, name in ipairs(forwarded) do
   methods[name] = function(self, ...)
@@ -176,6 +151,52 @@ end
 -- Each page is one forwarded call.
 paging.install(methods, core._operations(), core._error_mt)
 
+-- The upload: create_attachment as any call, then the PUT over a cosocket with the
+-- bytes sent in pieces from the file (never all in memory), exactly the required
+-- headers, and the C core judging the reply.
+local PIECE = 65536
+
+local function body_sender(s)
+  if s.data then
+    return function(sock) return sock:send(s.data) end
+  end
+  return function(sock)
+    local f, err = io.open(s.path, "rb")
+    if not f then return nil, err end
+    while true do
+      local piece = f:read(PIECE)
+      if not piece then break end
+      local ok, serr = sock:send(piece)
+      if not ok then
+        f:close()
+        return nil, serr
+      end
+    end
+    f:close()
+    return true
+  end
+end
+
+local function put_upload(client, url, headers, s, timeout)
+  local ex = core._prepare_upload(client, url, headers, s.size, timeout)
+  return cosocket.run(ex, body_sender(s))
+end
+
+function methods.upload_attachment(self, spec, opts)
+  local st = check(self, "upload_attachment")
+  local phase = get_phase()
+  if phase == "init" then
+    return in_init(st, function(client, _, ...) return client:upload_attachment(...) end,
+                   "upload_attachment", spec, opts)
+  end
+  if not YIELDING[phase] then blocked(phase) end
+  local ok, res, meta = pcall(upload.run, self, spec, opts, function(url, headers, s, timeout)
+    return put_upload(st.client, url, headers, s, timeout)
+  end)
+  if not ok then reraise(res, 2) end
+  return res, meta
+end
+
 function methods.close(self)
   local st = state[self]
   if st == nil then
@@ -184,32 +205,5 @@ function methods.close(self)
   st.closed = true
 end
 Client.__close = methods.close
-
--- In a pool thread's own VM: one C client per configuration, kept for the next
--- call.  Returns true, res, meta or false, err, since an error raised with a table
--- would reach the caller as an empty string.
-local clients, cached = {}, 0
-local MAX_CACHED = 16
-
-function M.run(key, config, name, ...)
-  require("linq")  -- the methods written in Lua (the upload) in this VM too
-  local client = clients[key]
-  if client == nil then
-    if cached >= MAX_CACHED then
-      for _, c in pairs(clients) do c:close() end
-      clients, cached = {}, 0
-    end
-    client = core.new(config)
-    clients[key], cached = client, cached + 1
-  end
-  local ok, res, meta = pcall(M.call, client, name, ...)
-  if not ok then
-    if type(res) == "table" then setmetatable(res, nil) end
-    return false, res
-  end
-  -- meta.headers is built on first access, by a metatable that cannot cross.
-  local _ = meta.headers
-  return true, res, meta
-end
 
 return M

@@ -3,9 +3,11 @@
 -- C core PUTs the bytes there (src/upload.c), streamed from the file, with exactly
 -- the required_headers the API gave: never the client's key or headers, since the
 -- URL is another host.
+local core = require("linq.core")
+
 local M = {}
 
-local type, pairs, error = type, pairs, error
+local type, pairs, error, setmetatable = type, pairs, error, setmetatable
 
 -- The API's supported content types (shared/reference/api-v3.md, 3.7), by the
 -- file name extensions they commonly carry.
@@ -73,25 +75,32 @@ local function read_spec(spec)
   return s
 end
 
--- Adds upload_attachment to a client's methods; upload is core._upload.
-function M.install(methods, upload, error_mt)
+-- Both steps for any front: create_attachment on self, then put(upload_url,
+-- required_headers, spec, timeout) -> _, meta for the PUT.
+function M.run(self, spec, opts, put)
+  local s = read_spec(spec)
+  local res, meta = self:create_attachment({
+    content_type = s.content_type, filename = s.filename, size_bytes = s.size,
+  }, opts)
+  if type(res.upload_url) ~= "string" or (res.http_method ~= nil and res.http_method ~= "PUT") then
+    error(setmetatable({
+      type = "APIResponseValidationError", status = meta.status, request_id = meta.request_id,
+      attempts = meta.attempts, waited = meta.waited,
+      message = "create_attachment gave no upload_url to PUT the bytes to",
+    }, core._error_mt), 0)
+  end
+  local headers = type(res.required_headers) == "table" and res.required_headers or nil
+  local _, upload_meta = put(res.upload_url, headers, s, type(opts) == "table" and opts.timeout or nil)
+  meta.upload = upload_meta
+  return res, meta
+end
+
+-- Adds upload_attachment to the C client's methods: the PUT over libcurl.
+function M.install(methods)
   function methods.upload_attachment(self, spec, opts)
-    local s = read_spec(spec)
-    local res, meta = self:create_attachment({
-      content_type = s.content_type, filename = s.filename, size_bytes = s.size,
-    }, opts)
-    if type(res.upload_url) ~= "string" or (res.http_method ~= nil and res.http_method ~= "PUT") then
-      error(setmetatable({
-        type = "APIResponseValidationError", status = meta.status, request_id = meta.request_id,
-        attempts = meta.attempts, waited = meta.waited,
-        message = "create_attachment gave no upload_url to PUT the bytes to",
-      }, error_mt), 0)
-    end
-    local headers = type(res.required_headers) == "table" and res.required_headers or nil
-    local _, upload_meta = upload(self, res.upload_url, headers, s.path, s.data, s.size,
-                                  type(opts) == "table" and opts.timeout or nil)
-    meta.upload = upload_meta
-    return res, meta
+    return M.run(self, spec, opts, function(url, headers, s, timeout)
+      return core._upload(self, url, headers, s.path, s.data, s.size, timeout)
+    end)
   end
 end
 

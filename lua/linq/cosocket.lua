@@ -1,0 +1,118 @@
+--- Inside nginx: a call over ngx.socket.tcp, driven by the C core's exchange.
+-- The C core builds the request (the same operation table and checks as outside
+-- nginx), parses the reply with http-parser, judges each attempt and makes res,
+-- meta or the error; this file only connects, sends, reads, sleeps between
+-- attempts and puts the connection back in nginx's keepalive pool.  The worker's
+-- event loop does the waiting, so a thousand calls in flight cost nothing.
+local core = require("linq.core")
+
+local M = {}
+
+local ngx = ngx
+local tcp, sleep, now, update_time = ngx.socket.tcp, ngx.sleep, ngx.now, ngx.update_time
+local prepare = core._prepare
+local find, format = string.find, string.format
+
+local KEEPALIVE_MS = 60000   -- an idle connection stays in nginx's pool this long
+local POOL_SIZE = 64         -- idle connections kept per host and port, per worker
+local RECEIVE_BYTES = 65536
+
+-- What went wrong, said so that the reader knows which nginx.conf line to add.
+local function explain_connect(err, host)
+  if find(err, "no resolver defined", 1, true) then
+    return "config", format("nginx cannot resolve %s: add `resolver <your DNS server>;` " ..
+                            "(for example `resolver 127.0.0.53;` on systemd-resolved) to " ..
+                            "nginx.conf's http block", host)
+  end
+  if err == "timeout" then return "timeout", "connecting timed out" end
+  if find(err, "could not be resolved", 1, true) then return "resolve", err end
+  return "connect", format("could not connect to %s: %s", host, err)
+end
+
+local function explain_tls(err)
+  if err == "timeout" then return "timeout", "the TLS handshake timed out" end
+  if find(err, "certificate", 1, true) or find(err, "verify", 1, true) then
+    return "tls", format("TLS verification failed (%s): nginx verifies cosocket TLS against " ..
+                         "lua_ssl_trusted_certificate; add `lua_ssl_trusted_certificate " ..
+                         "/etc/ssl/certs/ca-certificates.crt;` (Debian's bundle) and " ..
+                         "`lua_ssl_verify_depth 5;` to nginx.conf's http block", err)
+  end
+  return "tls", "the TLS handshake failed: " .. err
+end
+
+local function fail_io(ex, sock, err, what)
+  sock:close()
+  if err == "timeout" then return ex:fail("timeout", what .. " timed out") end
+  return ex:fail(what == "sending" and "send" or "receive", what .. " failed: " .. err)
+end
+
+-- One attempt: connect (or reuse a pooled connection), send, read until the
+-- exchange has a verdict.  `timeout` seconds bound it from its start.
+local function attempt(ex, host, port, tls, pool, timeout, send_body)
+  update_time()
+  local deadline = now() + timeout
+  local function left_ms()
+    update_time()
+    local ms = (deadline - now()) * 1000
+    return ms > 1 and ms or 1
+  end
+  local sock = tcp()
+  local ms = timeout * 1000
+  sock:settimeouts(ms, ms, ms)
+  local ok, err = sock:connect(host, port, { pool = pool })
+  if not ok then return ex:fail(explain_connect(err, host)) end
+  if tls and sock:getreusedtimes() == 0 then
+    sock:settimeouts(left_ms(), left_ms(), left_ms())
+    local session, herr = sock:sslhandshake(nil, host, true)
+    if not session then
+      sock:close()
+      return ex:fail(explain_tls(herr))
+    end
+  end
+  sock:settimeouts(left_ms(), left_ms(), left_ms())
+  local sent, serr = sock:send(ex:request())
+  if sent and send_body then sent, serr = send_body(sock) end
+  if not sent then return fail_io(ex, sock, serr, "sending") end
+  while true do
+    if now() >= deadline then
+      sock:close()
+      return ex:fail("timeout", format("no complete reply within %g s", timeout))
+    end
+    sock:settimeout(left_ms())
+    local data, rerr = sock:receiveany(RECEIVE_BYTES)
+    local verdict, delay
+    if data then
+      verdict, delay = ex:feed(data)
+    elseif rerr == "closed" then
+      verdict, delay = ex:feed("")
+    else
+      return fail_io(ex, sock, rerr, "receiving")
+    end
+    if verdict ~= "more" then
+      if ex:keepalive() then sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE) else sock:close() end
+      return verdict, delay
+    end
+  end
+end
+
+-- Runs an exchange to its end: attempts, and ngx.sleep between them.
+function M.run(ex, send_body)
+  local host, port, tls = ex:target()
+  local pool = format("linq:%s:%d:%s", host, port, tls and "tls" or "tcp")
+  local timeout = ex:timeout()
+  while true do
+    local verdict, delay = attempt(ex, host, port, tls, pool, timeout, send_body)
+    if verdict ~= "retry" then return ex:result() end
+    if delay > 0 then sleep(delay) end
+  end
+end
+
+-- client[name](client, ...) over a cosocket; client is the C client (used only to
+-- build the request: its libcurl handle stays unused here).
+function M.call(client, name, ...)
+  local make = prepare[name]
+  local ex = make(client, ...)   -- every argument check, before any traffic
+  return M.run(ex)
+end
+
+return M
