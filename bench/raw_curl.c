@@ -7,12 +7,15 @@
  * the least any libcurl + lua-cjson client must do per call.  Linked with
  * -lluajit-5.1 instead it is raw_curl_cjson_jit: the same floor for LuaJIT.
  *
- *   raw_curl URL KEY SECONDS WARMUP_SECONDS
+ *   raw_curl URL KEY SECONDS WARMUP_SECONDS [CALLS]
  *
  * Warms up for WARMUP_SECONDS, then calls for SECONDS of wall clock and prints
  *   calls=N wall=S cpu=S bytes=B
  * (cpu: user + system time of this process over the measured calls; bytes: body
- * size of the last call).  Any non-200 answer or transfer error is fatal. */
+ * size of the last call).  With CALLS (bench/callgrind.lua) it makes exactly that
+ * many calls instead, without timing or warm-up, so that two runs under callgrind
+ * differ only in the number of calls.  Any non-200 answer or transfer error is
+ * fatal. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,10 +113,11 @@ static void one_call(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s URL KEY SECONDS WARMUP_SECONDS\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s URL KEY SECONDS WARMUP_SECONDS [CALLS]\n", argv[0]);
         return 2;
     }
+    long fixed = argc == 6 ? atol(argv[5]) : -1;
     double seconds = atof(argv[3]), warmup = atof(argv[4]);
     char auth[1024];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", argv[2]);
@@ -153,20 +157,26 @@ int main(int argc, char **argv)
     lua_settop(L, 1);
 #endif
 
-    double t0 = wall();
-    do one_call(); while (wall() - t0 < warmup);
+    if (fixed >= 0) { /* a fixed number of calls, nothing else (callgrind) */
+        for (long i = 0; i < fixed; i++)
+            one_call();
+        printf("calls=%ld wall=0 cpu=0 bytes=%zu\n", fixed, body.len);
+    } else {
+        double t0 = wall();
+        do one_call(); while (wall() - t0 < warmup);
 
-    long calls = 0;
-    double c0 = cpu();
-    t0 = wall();
-    double t;
-    do {
-        one_call();
-        calls++;
-    } while ((t = wall()) - t0 < seconds);
-    double c1 = cpu();
+        long calls = 0;
+        double c0 = cpu();
+        t0 = wall();
+        double t;
+        do {
+            one_call();
+            calls++;
+        } while ((t = wall()) - t0 < seconds);
+        double c1 = cpu();
 
-    printf("calls=%ld wall=%.6f cpu=%.6f bytes=%zu\n", calls, t - t0, c1 - c0, body.len);
+        printf("calls=%ld wall=%.6f cpu=%.6f bytes=%zu\n", calls, t - t0, c1 - c0, body.len);
+    }
 
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);

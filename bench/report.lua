@@ -27,7 +27,7 @@ for line in (read(dir .. "/env.tsv") or ""):gmatch("[^\n]+") do
 end
 
 -- Results: payload<TAB>client<TAB>calls=.. wall=.. cpu=.. bytes=..  (or a note).
-local res = { small = {}, big = {} }
+local res = { small = {}, big = {}, chats = {} }
 for line in (read(dir .. "/results.tsv") or ""):gmatch("[^\n]+") do
   local payload, client, rest = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
   if payload and res[payload] then
@@ -102,6 +102,98 @@ for _, p in ipairs(PAYLOADS) do
   }
 end
 
+-- get_chat and list_chats, each against raw libcurl on the same URL.
+local CHAT_CALLS = {
+  { id = "get_chat", name = "get_chat(id)" },
+  { id = "list_chats", name = "list_chats{ limit = 20 }" },
+}
+do
+  local r = res.chats
+  local rows = {}
+  for _, call in ipairs(CHAT_CALLS) do
+    local raw = r["raw_" .. call.id] or {}
+    for _, c in ipairs({ { "linq54", "linq, Lua 5.4" }, { "linqjit", "linq, LuaJIT" },
+      { "raw", "raw libcurl (C, reused handle), same URL" } }) do
+      local m = r[c[1] .. "_" .. call.id]
+      if m and m.note then
+        rows[#rows + 1] = { call.name .. ": " .. c[2], m.note }
+      elseif m then
+        rows[#rows + 1] = { call.name .. ": " .. c[2], fx(m.rate, "%.0f"), fcpu(m.cpu),
+          string.format("%.0f %%", m.busy * 100), fx(ratio(m.rate, raw.rate)), fx(ratio(m.cpu, raw.cpu)) }
+      end
+    end
+  end
+  if #rows > 0 then
+    tables[#tables + 1] = {
+      title = string.format("chat calls (%s, 1 chat), bodies: get_chat %s bytes, list_chats %s bytes",
+        env.chat_ns or "?", env.bytes_get_chat or "?", env.bytes_list_chats or "?"),
+      head = { "call: client", "calls/s", "CPU ms/call", "client busy", "calls/s vs raw", "CPU vs raw" },
+      rows = rows,
+    }
+  end
+end
+
+-- Instructions per call (callgrind): client<TAB>call<TAB>ir=.. bytes=.. n=..
+local cg = {}
+for line in (read(dir .. "/callgrind.tsv") or ""):gmatch("[^\n]+") do
+  local client, call, rest = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
+  if client then
+    cg[call] = cg[call] or {}
+    cg[call][client] = fields(rest)
+  end
+end
+local function ir(call, client) return ((cg[call] or {})[client] or {}).ir end
+local CG_CALLS = {
+  { id = "phone_numbers", name = "phone_numbers()" },
+  { id = "get_chat", name = "get_chat(id)" },
+  { id = "list_chats", name = "list_chats{ limit = 20 }" },
+}
+local function fint(x)
+  if not x then return "-" end
+  local s = string.format("%.0f", x)
+  local sign, digits = s:match("^(%-?)(%d+)$")
+  return sign .. digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+end
+if next(cg) then
+  -- The module's count with the floor's difference between the replies taken
+  -- out: linq(call) - floor(call) + floor(phone_numbers), against linq(phone_numbers).
+  local function neutral(call, client, floor)
+    local m, f, m0, f0 = ir(call, client), ir(call, floor), ir("phone_numbers", client), ir("phone_numbers", floor)
+    if m and f and m0 and f0 then return (m - f + f0) / m0 end
+  end
+  local counts, ratios = {}, {}
+  for _, c in ipairs(CG_CALLS) do
+    local f = (cg[c.id] or {}).linq54 or (cg[c.id] or {}).raw or {}
+    local m54, mjit = ir(c.id, "linq54"), ir(c.id, "linqjit")
+    local floor, floor_jit = ir(c.id, "raw_cjson"), ir(c.id, "raw_cjson_jit")
+    counts[#counts + 1] = { c.name, f.bytes and tostring(f.bytes) or "-", fint(ir(c.id, "raw")), fint(floor),
+      fint(floor_jit), fint(m54), fint(mjit), (m54 and floor) and fint(m54 - floor) or "-",
+      (mjit and floor_jit) and fint(mjit - floor_jit) or "-" }
+    ratios[#ratios + 1] = { c.name, fx(ratio(m54, ir("phone_numbers", "linq54"))),
+      fx(ratio(mjit, ir("phone_numbers", "linqjit"))), fx(ratio(floor, ir("phone_numbers", "raw_cjson"))),
+      fx(ratio(floor_jit, ir("phone_numbers", "raw_cjson_jit"))), fx(neutral(c.id, "linq54", "raw_cjson")),
+      fx(neutral(c.id, "linqjit", "raw_cjson_jit")), fx(ratio(ir(c.id, "raw"), m54)),
+      fx(ratio(ir(c.id, "raw"), mjit)) }
+  end
+  tables[#tables + 1] = {
+    title = string.format("instructions per call, client side (callgrind: (Ir of 20+2N calls - Ir of 20+N calls) / N, "
+      .. "N = %s; %s)", env.callgrind_calls or "?", env.chat_ns or "?"),
+    head = { "call", "body bytes", "raw libcurl", "floor 5.4 (raw libcurl + cjson)", "floor LuaJIT",
+      "linq, Lua 5.4", "linq, LuaJIT", "5.4 above floor", "LuaJIT above floor" },
+    rows = counts,
+  }
+  tables[#tables + 1] = {
+    title = "instructions per call, ratios",
+    head = { "call", "5.4 / phone_numbers", "LuaJIT / phone_numbers", "floor 5.4 / phone_numbers",
+      "floor LuaJIT / phone_numbers", "5.4, JSON difference out", "LuaJIT, JSON difference out",
+      "raw libcurl / 5.4", "raw libcurl / LuaJIT" },
+    rows = ratios,
+  }
+elseif env.callgrind_note then
+  tables[#tables + 1] = { title = "instructions per call (callgrind)", head = { "" },
+    rows = { { env.callgrind_note } } }
+end
+
 -- Start-up: hyperfine's JSON, else the shell loop's TSV (name, mean ms, stddev ms).
 local startup = {}
 local hj = read(dir .. "/startup.json")
@@ -173,6 +265,14 @@ target("big list, linq LuaJIT calls/s / (raw libcurl + cjson.decode, LuaJIT)",
 target("start-up, ms added over bare lua5.4",
   withlinq and bare and (withlinq - bare), 20, true)
 target("peak memory above baseline / body size, big list", mem_ratio, 4, true)
+target("instructions, get_chat / phone_numbers, linq Lua 5.4",
+  ratio(ir("get_chat", "linq54"), ir("phone_numbers", "linq54")), 1.10, true)
+target("instructions, get_chat / phone_numbers, linq LuaJIT",
+  ratio(ir("get_chat", "linqjit"), ir("phone_numbers", "linqjit")), 1.10, true)
+target("instructions, list_chats{ limit = 20 } / phone_numbers, linq Lua 5.4",
+  ratio(ir("list_chats", "linq54"), ir("phone_numbers", "linq54")), 1.20, true)
+target("instructions, list_chats{ limit = 20 } / phone_numbers, linq LuaJIT",
+  ratio(ir("list_chats", "linqjit"), ir("phone_numbers", "linqjit")), 1.20, true)
 tables[#tables + 1] = { title = "targets", head = { "target", "measured", "wanted", "" },
   rows = targets }
 
@@ -205,6 +305,16 @@ notes[#notes + 1] = "client busy = the client's CPU time / wall time. Client and
   .. "(BENCH_CPU=same): they take turns, calls/s ~ 1 / (client + server CPU per call). On two cores "
   .. "(split, or none when the scheduler splits them): the small list is bound by cross-core wake-up "
   .. "latency, raw libcurl sits well below 100 % busy and calls/s ratios flatten towards 1; read CPU vs raw."
+if next(cg) then
+  notes[#notes + 1] = "instructions: callgrind's Ir of the client process only (user space; the simulator "
+    .. "is not counted), repeatable to about 1-2 % between runs. floor = raw libcurl + cjson.decode on the same "
+    .. "URL, the least a libcurl + cjson client executes for that reply; \"5.4 above floor\" is what the module "
+    .. "adds to it. The replies differ in JSON as well as in size, so \"/ phone_numbers\" includes the decode "
+    .. "of a bigger reply (see \"floor / phone_numbers\"); \"JSON difference out\" is "
+    .. "(linq(call) - floor(call) + floor(phone_numbers)) / linq(phone_numbers), the same floor's difference "
+    .. "between the two replies taken out. \"raw libcurl / linq\" is the instruction counterpart of "
+    .. "\"calls/s vs raw\". Per-function profile of the three calls: build/bench/callgrind_profile.txt."
+end
 if env.settings then notes[#notes + 1] = env.settings end
 if env.load then notes[#notes + 1] = "machine before the run: " .. env.load end
 if env.node_note and env.node_note ~= "" then notes[#notes + 1] = "Node SDK: " .. env.node_note end
@@ -244,8 +354,8 @@ local md = {
   "| | |",
   "|:--|:--|",
 }
-for _, k in ipairs({ "date", "machine", "load", "lua5.4", "luajit", "libcurl", "node", "sdk",
-  "nginx", "lua-cjson", "lua-socket", "hyperfine", "settings" }) do
+for _, k in ipairs({ "date", "module", "machine", "load", "lua5.4", "luajit", "libcurl", "node", "sdk",
+  "nginx", "lua-cjson", "lua-socket", "hyperfine", "valgrind", "settings" }) do
   if env[k] then md[#md + 1] = string.format("| %s | %s |", k, (env[k]:gsub("|", "\\|"))) end
 end
 md[#md + 1] = ""
