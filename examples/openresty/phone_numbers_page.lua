@@ -1,6 +1,6 @@
 -- The two handlers of examples/openresty/nginx.conf.  Each nginx worker makes
 -- one client (linq.new reads LINQ_API_V3_API_KEY and LINQ_API_V3_BASE_URL);
--- every call runs on the `linq` thread pool, so the worker keeps serving.
+-- every call goes over nginx's cosockets, so the worker keeps serving.
 local linq = require("linq")
 local cjson = require("cjson.safe")
 
