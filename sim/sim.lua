@@ -19,8 +19,8 @@ local reqlog = require("reqlog")
 local upload = require("upload")
 
 local ngx = ngx
-local find, sub, rep, format, match, byte =
-  string.find, string.sub, string.rep, string.format, string.match, string.byte
+local find, sub, rep, format, match, byte, lower =
+  string.find, string.sub, string.rep, string.format, string.match, string.byte, string.lower
 local tonumber, tostring = tonumber, tostring
 
 local _M = {}
@@ -110,7 +110,13 @@ local BODIES = {
   -- client loop forever
   ["page-loop"] = { '{"chats":[{"id":"c1"}],"messages":[{"id":"m1"}],"next_cursor":"again"}',
     "application/json" },
-  -- nested, invalid-utf8, huge-string are built in init()
+  -- what Node writes for an emoji cut in half (a lone high surrogate), beside a
+  -- whole pair
+  ["lone-surrogate"] = { '{"message":"cut emoji: \\ud83d end","pair":"\\ud83d\\ude00"}',
+    "application/json" },
+  -- valid JSON that is not an object or an array
+  scalar = { '"just a string"', "application/json" },
+  -- nested, invalid-utf8, huge-string, huge-envelope are built in init()
 }
 
 -- Helpers -------------------------------------------------------------------------
@@ -493,8 +499,13 @@ end
 -- request's Authorization header back, in a plain-text body after PAD bytes of
 -- padding and in an x-reflected header (for the client's redaction, wherever an
 -- excerpt would cut).  STYLE: dots (default), spaces (runs of white space, which
--- an excerpt folds), repeat (the quote PAD times over instead of padding).
-local REFLECT_STYLES = { dots = true, spaces = true, ["repeat"] = true }
+-- an excerpt folds), repeat (the quote PAD times over instead of padding), and the
+-- forms other servers write a key in: json (a JSON body, "/" escaped as "\/"),
+-- percent (percent-encoded), lower (lower-cased).  The key is also sent as the
+-- name of a header, x-key-<key>, when it is made of header-name characters.
+local REFLECT_STYLES = {
+  dots = true, spaces = true, ["repeat"] = true, json = true, percent = true, lower = true,
+}
 MODES.reflect = function(segs, n)
   local status = http_status(segs[2])
   local pad = segs[3] and uint(segs[3])
@@ -502,9 +513,21 @@ MODES.reflect = function(segs, n)
   local o = params(segs, 3 + (pad and 1 or 0) + (style and 1 or 0), n)
   if not status or not o or (pad and pad > 65536) then return fail(404) end
   note(o)
-  local quote = "you sent: " .. (ngx.var.http_authorization or "nothing")
+  local sent = ngx.var.http_authorization or "nothing"
+  local key = sent:match("^Bearer (.+)$")
+  if style == "percent" then
+    sent = ngx.escape_uri(sent)
+  elseif style == "lower" then
+    sent = lower(sent)
+  end
+  local quote = "you sent: " .. sent
   local body
-  if style == "repeat" then
+  if style == "json" then
+    body = '{"message":"' .. rep(".", pad or 0) .. quote:gsub("/", "\\/") .. '"}'
+    ngx.header["x-reflected"] = quote
+    if key and find(key, "^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then ngx.header["x-key-" .. key] = "1" end
+    return send(status, body, "application/json")
+  elseif style == "repeat" then
     body = rep(quote .. " ", pad) .. quote
   elseif style == "spaces" then
     body = rep("\n    ", math.floor(pad / 5)) .. quote
@@ -512,6 +535,7 @@ MODES.reflect = function(segs, n)
     body = rep(".", pad or 0) .. quote
   end
   ngx.header["x-reflected"] = quote
+  if key and find(key, "^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then ngx.header["x-key-" .. key] = "1" end
   return send(status, body, "text/plain")
 end
 
@@ -525,6 +549,23 @@ MODES.bare = function(segs, n)
   local sock = ngx.req.socket(true)
   if not sock then return fail(500) end
   sock:send(format("HTTP/1.1 %d Bare\r\n\r\n", status))
+  return ngx.exit(444)
+end
+
+-- trailer[/id=<ID>] (no auth): 200, a chunked JSON body, then trailer fields
+-- (x-trailer, and a Content-Length far over any size cap): trailers are not
+-- headers of the reply, and must change nothing about it.
+MODES.trailer = function(segs, n)
+  local o = params(segs, 2, n)
+  if not o then return fail(404) end
+  note(o)
+  local sock = ngx.req.socket(true)
+  if not sock then return fail(500) end
+  local body = '{"phone_numbers":[]}'
+  sock:send(format("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" ..
+                   "Transfer-Encoding: chunked\r\nTrailer: x-trailer\r\n\r\n" ..
+                   "%x\r\n%s\r\n0\r\nx-trailer: t\r\nContent-Length: 99999999999\r\n\r\n",
+                   #body, body))
   return ngx.exit(444)
 end
 
@@ -565,7 +606,7 @@ MODES.vcf = function(segs, n, api_path)
   return upload.vcf(segs, n)
 end
 
-local NO_API_PATH_OK = {
+local NO_API_PATH_OK = { trailer = true,
   echo = true, hits = true, log = true, upload = true, download = true, vcf = true,
 }
 
@@ -633,6 +674,9 @@ function _M.init()
   BODIES.nested = { rep("[", 10000) .. rep("]", 10000), "application/json" }
   BODIES["invalid-utf8"] = {
     '{"message":"invalid utf-8 follows: \255\254 end"}', "application/json" }
+  BODIES["huge-envelope"] = {
+    '{"error":{"status":500,"code":3006,"message":"' .. rep("m", 5 * 1048576) .. '"},"success":false}',
+    "application/json" }
   BODIES["huge-string"] = {
     '{"message":"' .. rep("x", 1048576) .. '"}', "application/json" }
   for status = 200, 599 do envelope_head(status) end

@@ -174,7 +174,7 @@ describe("misuse", function()
     assert.equal(2, co())
     local ok, e = co()
     assert.is_false(ok)
-    assert.matches("contains CR, LF or NUL", e)
+    assert.matches("contains CR, LF, NUL or another control character", e)
     client:close()
   end)
 

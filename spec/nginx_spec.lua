@@ -90,7 +90,7 @@ describe("inside nginx", function()
     assert.matches("bad argument #1 to 'new' %(option 'api_key' is empty%)", res.empty_key)
     assert.matches("bad argument #1 to 'phone_numbers' %(linq.Client expected, got no value%)", res.dot)
     assert.matches("unknown option 'timout'", res.call_option)
-    assert.matches("contains CR, LF or NUL", res.header)
+    assert.matches("contains CR, LF, NUL or another control character", res.header)
     assert.matches("bad argument #1 to 'phone_numbers' %(the linq client is closed%)", res.closed)
     assert.matches("option 'ca_file' cannot be used inside nginx: TLS there is verified against " ..
                    "nginx's lua_ssl_trusted_certificate", res.ca_file)

@@ -112,9 +112,9 @@ describe("linq.new", function()
   it("refuses bad header names and values", function()
     assert.matches("invalid header name 'Bad Name'",
                    new_error{ api_key = "k", headers = { ["Bad Name"] = "v" } })
-    assert.matches("header 'X%-A' contains CR, LF or NUL",
+    assert.matches("header 'X%-A' contains CR, LF, NUL or another control character",
                    new_error{ api_key = "k", headers = { ["X-A"] = "v\r\nX-Injected: 1" } })
-    assert.matches("header 'X%-A' contains CR, LF or NUL",
+    assert.matches("header 'X%-A' contains CR, LF, NUL or another control character",
                    new_error{ api_key = "k", headers = { ["X-A"] = "v\0" } })
     assert.matches("header 'X%-A' must be a string",
                    new_error{ api_key = "k", headers = { ["X-A"] = {} } })

@@ -124,7 +124,10 @@ void linq_read_call_options(lua_State *L, int arg, linq_call *k, const char *con
         return;
     if (lua_type(L, arg) != LUA_TTABLE)
         linq_argerror(L, arg, lua_pushfstring(L, "table expected, got %s", luaL_typename(L, arg)));
-    linq_check_option_names(L, arg, arg, names ? names : call_options);
+    if (names == NULL)
+        names = call_options;
+    linq_copy_options(L, arg, names);
+    linq_check_option_names(L, arg, arg, names);
     {
         double seconds = linq_opt_number(L, arg, arg, "timeout", -1, 0, 1, 1e9);
         if (seconds > 0)  /* given; -1 is the absent case, which keeps the client's */
@@ -178,7 +181,7 @@ static void add_query_pair(lua_State *L, int arg, int acc, const char *key, size
         lua_replace(L, -2);
         break;
     default:
-        luaL_argerror(L, arg, lua_pushfstring(L, "query '%s' must be a string, number, boolean "
+        linq_argerror(L, arg, lua_pushfstring(L, "query '%s' must be a string, number, boolean "
                                                  "or a list of them, got a %s",
                                               key, luaL_typename(L, -1)));
         return;
@@ -226,14 +229,15 @@ static void push_query(lua_State *L, int arg, int qidx)
 {
     int keys, acc, i, n = 0;
 
-    luaL_argcheck(L, lua_type(L, qidx) == LUA_TTABLE, arg, "option 'query' must be a table");
+    if (lua_type(L, qidx) != LUA_TTABLE)
+        linq_argerror(L, arg, "option 'query' must be a table");
     lua_newtable(L);
     keys = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, qidx)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_argerror(L, arg, "query names must be strings");
+            linq_argerror(L, arg, "query names must be strings");
         lua_pushvalue(L, -1);
         lua_rawseti(L, keys, ++n);
     }
@@ -249,7 +253,16 @@ static void push_query(lua_State *L, int arg, int qidx)
         lua_pushvalue(L, -1);
         lua_rawget(L, qidx);
         if (lua_type(L, -1) == LUA_TTABLE) {
-            int list = lua_gettop(L), j, len = (int)lua_rawlen(L, list);
+            int list = lua_gettop(L), j, len = (int)lua_rawlen(L, list), count = 0;
+            lua_pushnil(L);
+            while (lua_next(L, list)) {
+                lua_pop(L, 1);
+                count++;
+            }
+            if (count != len)
+                linq_argerror(L, arg, lua_pushfstring(L, "query '%s' must be a string, number, "
+                                                         "boolean or a list of them, got a "
+                                                         "table with named keys", key));
             for (j = 1; j <= len; j++) {
                 lua_rawgeti(L, list, j);
                 add_query_pair(L, arg, acc, key, klen);
@@ -277,20 +290,51 @@ static const char *check_method(lua_State *L, int arg)
             if (strcmp(upper, methods[i]) == 0)
                 return methods[i];
     }
-    luaL_argerror(L, arg, lua_pushfstring(L, "HTTP method must be GET, POST, PUT, PATCH or "
+    linq_argerror(L, arg, lua_pushfstring(L, "HTTP method must be GET, POST, PUT, PATCH or "
                                              "DELETE, got '%s'", m));
     return NULL;
+}
+
+/* "." or "..", each dot possibly written %2e. */
+static int dot_segment(const char *s, size_t n)
+{
+    size_t i = 0, dots = 0;
+
+    while (i < n) {
+        if (s[i] == '.') {
+            i++;
+        } else if (n - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] | 32) == 'e') {
+            i += 3;
+        } else {
+            return 0;
+        }
+        dots++;
+    }
+    return dots == 1 || dots == 2;
 }
 
 static void check_path(lua_State *L, int arg, const char *path, size_t len)
 {
     if (len == 0)
-        luaL_argerror(L, arg, "path is empty");
+        linq_argerror(L, arg, "path is empty");
     if (linq_has_control_char(path, len) || memchr(path, ' ', len))
-        luaL_argerror(L, arg, "path contains a space or a control character (CR, LF, NUL, ...)");
+        linq_argerror(L, arg, "path contains a space or a control character (CR, LF, NUL, ...)");
     if (memchr(path, '#', len) || strstr(path, "://"))
-        luaL_argerror(L, arg, "path must be a path relative to base_url, such as "
+        linq_argerror(L, arg, "path must be a path relative to base_url, such as "
                               "'/v3/phone_numbers'");
+    {
+        /* A "." or ".." segment would climb out of base_url (libcurl resolves them),
+         * taking the key to another path: refused, escaped or not. */
+        size_t end = strcspn(path, "?"), i = 0;
+        while (i <= end) {
+            size_t seg = i;
+            while (i < end && path[i] != '/')
+                i++;
+            if (dot_segment(path + seg, i - seg))
+                linq_argerror(L, arg, "path has a '.' or '..' segment, which would leave base_url");
+            i++;
+        }
+    }
 }
 
 /* ---------- the attempts, under lua_pcall ---------- */
@@ -426,6 +470,7 @@ void linq_push_success(lua_State *L, const linq_call *k, long status, int attemp
         f.message = "the response body is empty; JSON was expected";
         raise_failure(L, k, &f, 0);
     }
+    linq_json_mend_surrogates(c->resp.body.data, c->resp.body.len);
     lua_pushlstring(L, c->resp.body.data, c->resp.body.len);
     /* Lua has its own copy now: a large buffer goes before the decode, which is
      * when the most memory is in use. */
@@ -446,6 +491,10 @@ void linq_push_success(lua_State *L, const linq_call *k, long status, int attemp
     }
     lua_pop(L, 1);
     lua_remove(L, -2);
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        f.message = "the response body is JSON but not an object or an array";
+        raise_failure(L, k, &f, 0);
+    }
     linq_json_integers(L, lua_gettop(L));
 }
 
@@ -489,7 +538,11 @@ static int perform_call(lua_State *L)
                                      &f, &delay);
         if (verdict != LINQ_ATTEMPT_RETRY)
             break;
-        linq_sleep(delay);
+        if (!linq_sleep(delay)) {
+            verdict = LINQ_ATTEMPT_FAILED;  /* interrupted: no more attempts */
+            f.interrupted = 1;
+            break;
+        }
         waited += delay;
     }
     return linq_finish_call(L, k, verdict, &f, status, waited);
@@ -519,6 +572,8 @@ int linq_run_call(lua_State *L, linq_call *k)
     }
     linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
     linq_buf_release_if_larger(&c->body, LINQ_KEEP_BUFFER_BYTES);
+    if (c->close_pending)
+        linq_client_free(c);  /* a __close that came during the call */
     if (st != LUA_OK)
         return lua_error(L);
     return 2;
@@ -560,7 +615,7 @@ static void add_request_path(lua_State *L, linq_buf *url, const char *path, size
         lua_rawget(L, pidx);
         if (lua_isnil(L, -1)) {
             lua_pushlstring(L, open, (size_t)(close - open + 1));
-            luaL_argerror(L, 4, lua_pushfstring(L, "option 'params' has no value for '%s'",
+            linq_argerror(L, 4, lua_pushfstring(L, "option 'params' has no value for '%s'",
                                                 lua_tostring(L, -1)));
         }
         linq_add_path_param(L, 4, url, open + 1, (size_t)(close - open - 1), lua_gettop(L));
@@ -576,7 +631,7 @@ static void add_request_path(lua_State *L, linq_buf *url, const char *path, size
             n++;
         }
         if (n != used)
-            luaL_argerror(L, 4, "option 'params' names a parameter that is not in the path");
+            linq_argerror(L, 4, "option 'params' names a parameter that is not in the path");
     }
 }
 
@@ -598,7 +653,7 @@ int linq_client_request(lua_State *L)
         lua_getfield(L, 4, "params");
         if (!lua_isnil(L, -1)) {
             if (!lua_istable(L, -1))
-                luaL_argerror(L, 4, "option 'params' must be a table");
+                linq_argerror(L, 4, "option 'params' must be a table");
             pidx = lua_gettop(L);
         } else {
             lua_pop(L, 1);
@@ -624,9 +679,14 @@ int linq_client_request(lua_State *L)
         lua_pop(L, 1);
     }
     k.url = c->url.data;
+    if (c->url.len > LINQ_MAX_URL_BYTES)
+        linq_argerror(L, 3, "the URL with its query is longer than libcurl's 8 MB limit");
 
     if (lua_type(L, 4) == LUA_TTABLE) {
         lua_getfield(L, 4, "body");
+        if (!lua_isnil(L, -1) && strcmp(method, "GET") == 0)
+            linq_argerror(L, 4, "a GET request cannot have a body (option 'body'); use query, "
+                                "or POST");
         if (lua_type(L, -1) == LUA_TSTRING) {
             k.body = lua_tolstring(L, -1, &k.body_len);  /* already JSON: sent as it is */
         } else if (!lua_isnil(L, -1)) {
@@ -634,7 +694,7 @@ int linq_client_request(lua_State *L)
             c->body.len = 0;
             if (!linq_json_encode(L, lua_gettop(L), &c->body, &linq_empty_array_sentinel, err,
                                   sizeof err))
-                luaL_argerror(L, 4, lua_pushfstring(L, "option 'body' cannot be encoded as "
+                linq_argerror(L, 4, lua_pushfstring(L, "option 'body' cannot be encoded as "
                                                        "JSON: %s", err));
             k.body = c->body.data;
             k.body_len = c->body.len;

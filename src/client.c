@@ -81,11 +81,7 @@ static void free_client(linq_client *c)
     free(c->base_url);
     free(c->ca_file);
     c->base_url = c->ca_file = NULL;
-    if (c->api_key) {
-        memset(c->api_key, 0, c->api_key_len);
-        free(c->api_key);
-        c->api_key = NULL;
-    }
+    linq_key_free(c);
     linq_response_free(&c->resp);
     linq_buf_free(&c->url);
     linq_buf_free(&c->body);
@@ -116,6 +112,24 @@ static int client_gc(lua_State *L)
 {
     free_client(luaL_checkudata(L, 1, LINQ_CLIENT_MT));
     return 0;
+}
+
+/* __close can run in the middle of the client's own call (coroutine.close from a
+ * finalizer that ran while the call allocated): the call still uses the key and
+ * the buffers, so closing waits until it ends (linq_run_call). */
+static int client_close_scope(lua_State *L)
+{
+    linq_client *c = luaL_checkudata(L, 1, LINQ_CLIENT_MT);
+    if (c->busy)
+        c->close_pending = 1;
+    else
+        free_client(c);
+    return 0;
+}
+
+void linq_client_free(linq_client *c)
+{
+    free_client(c);
 }
 
 static int client_tostring(lua_State *L)
@@ -236,6 +250,35 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
     return ok;
 }
 
+/* A readable file holding at least one PEM certificate: a directory, an empty file
+ * or a key would only fail at the first call, far from the mistake. */
+static void check_ca_file(lua_State *L, const char *path)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    const size_t blen = sizeof begin - 1;
+    char buf[4096 + sizeof begin];
+    size_t n, have = 0;
+    int found = 0, err;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL)
+        luaL_argerror(L, 1, lua_pushfstring(L, "option 'ca_file': cannot open '%s': %s", path,
+                                            strerror(errno)));
+    while (!found && (n = fread(buf + have, 1, sizeof buf - have, f)) > 0) {
+        have += n;
+        found = memmem(buf, have, begin, blen) != NULL;
+        if (have >= blen - 1) {  /* keep a tail: the line may straddle two reads */
+            memmove(buf, buf + have - (blen - 1), blen - 1);
+            have = blen - 1;
+        }
+    }
+    err = ferror(f);
+    fclose(f);
+    if (err || !found)
+        luaL_argerror(L, 1, lua_pushfstring(L, "option 'ca_file': '%s' is not a PEM bundle "
+                                               "(no BEGIN CERTIFICATE line)", path));
+}
+
 /* Options that never change between calls are set here, once per client. */
 static int setup_handle(linq_client *c, const char *ca_file)
 {
@@ -265,8 +308,10 @@ static int setup_handle(linq_client *c, const char *ca_file)
 #else
     SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    if (ca_file != NULL)
+    if (ca_file != NULL) {
         SET(CURLOPT_CAINFO, ca_file);
+        SET(CURLOPT_CAPATH, NULL);  /* exactly that bundle: not libcurl's built-in folder too */
+    }
 #undef SET
     return rc == CURLE_OK;
 }
@@ -286,6 +331,7 @@ int linq_client_new(lua_State *L)
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    linq_copy_options(L, 1, client_options);
     linq_check_option_names(L, 1, 1, client_options);
 
     key = linq_opt_string(L, 1, 1, "api_key", &key_len);
@@ -319,13 +365,8 @@ int linq_client_new(lua_State *L)
     max_body = linq_opt_number(L, 1, 1, "max_body_size", (double)LINQ_DEFAULT_MAX_BODY,
                                1, 0, 1e15);
     ca_file = linq_opt_string(L, 1, 1, "ca_file", NULL);
-    if (ca_file != NULL) {
-        FILE *f = fopen(ca_file, "rb");
-        if (f == NULL)
-            luaL_argerror(L, 1, lua_pushfstring(L, "option 'ca_file': cannot open '%s': %s",
-                                                ca_file, strerror(errno)));
-        fclose(f);
-    }
+    if (ca_file != NULL)
+        check_ca_file(L, ca_file);
     lua_getfield(L, 1, "headers");  /* index 2 */
     if (!lua_isnil(L, 2)) {
         linq_check_headers_table(L, 1, 2, "headers");
@@ -348,7 +389,8 @@ int linq_client_new(lua_State *L)
     c->base_url_len = url_len;
     c->ca_file = ca_file ? copy_string(ca_file, strlen(ca_file)) : NULL;
     c->curl = curl_easy_init();
-    if (!c->api_key || !c->base_url || (ca_file && !c->ca_file) || !c->curl) {
+    if (!c->api_key || !linq_key_forms(c) || !c->base_url || (ca_file && !c->ca_file)
+        || !c->curl) {
         free_client(c);
         return luaL_error(L, "linq.new: out of memory");
     }
@@ -373,7 +415,7 @@ void linq_client_register(lua_State *L)
     };
     static const luaL_Reg metamethods[] = {
         {"__gc", client_gc},
-        {"__close", client_gc},
+        {"__close", client_close_scope},
         {"__tostring", client_tostring},
         {NULL, NULL}
     };

@@ -1,6 +1,7 @@
 /* Error objects: plain tables with the module's error metatable, so a program can
  * test e.type, e.status, e.code ... and tostring(e) reads as one line for a person.
  * Anything the server sent is redacted of the client's key before it is shown. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "linq.h"
@@ -41,54 +42,175 @@ static const char *reason_phrase(long status)
     }
 }
 
+/* ---------- the key, in every form a server may send it back ---------- */
+
+static char *form_add(linq_client *c, size_t cap)
+{
+    char *p;
+    if (c->nforms == LINQ_KEY_FORMS || (p = malloc(cap + 1)) == NULL)
+        return NULL;
+    c->form[c->nforms] = p;
+    return p;
+}
+
+/* Keeps the form just written unless it equals the key or an earlier form. */
+static void form_keep(linq_client *c, size_t len)
+{
+    char *p = c->form[c->nforms];
+    int i;
+
+    p[len] = '\0';
+    if (len == c->api_key_len && memcmp(p, c->api_key, len) == 0)
+        goto drop;
+    for (i = 0; i < c->nforms; i++)
+        if (c->form_len[i] == len && memcmp(c->form[i], p, len) == 0)
+            goto drop;
+    c->form_len[c->nforms++] = len;
+    return;
+drop:
+    free(p);
+}
+
+int linq_key_forms(linq_client *c)
+{
+    static const char hex[] = "0123456789ABCDEF", lower_hex[] = "0123456789abcdef";
+    const char *k = c->api_key;
+    size_t n = c->api_key_len, i, o;
+    int pass;
+    char *p;
+
+    /* lower-cased (header names, case-folding servers) */
+    if ((p = form_add(c, n)) == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        p[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
+    form_keep(c, n);
+    /* JSON with '/' escaped, as some encoders write it */
+    if ((p = form_add(c, 2 * n)) == NULL)
+        return 0;
+    for (i = o = 0; i < n; i++) {
+        if (k[i] == '/')
+            p[o++] = '\\';
+        p[o++] = k[i];
+    }
+    form_keep(c, o);
+    /* percent-encoded, with upper- and lower-case hex digits */
+    for (pass = 0; pass < 2; pass++) {
+        const char *digits = pass ? lower_hex : hex;
+        if ((p = form_add(c, 3 * n)) == NULL)
+            return 0;
+        for (i = o = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)k[i];
+            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+                || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+                p[o++] = (char)ch;
+            } else {
+                p[o++] = '%';
+                p[o++] = digits[ch >> 4];
+                p[o++] = digits[ch & 15];
+            }
+        }
+        form_keep(c, o);
+    }
+    return 1;
+}
+
+void linq_key_free(linq_client *c)
+{
+    int i;
+
+    if (c->api_key) {
+        memset(c->api_key, 0, c->api_key_len);
+        free(c->api_key);
+        c->api_key = NULL;
+    }
+    for (i = 0; i < c->nforms; i++) {
+        memset(c->form[i], 0, c->form_len[i]);
+        free(c->form[i]);
+        c->form[i] = NULL;
+    }
+    c->nforms = 0;
+}
+
+/* The earliest place in s where the key appears in any of its forms; its length in *n. */
+static const char *find_key(const linq_client *c, const char *s, size_t len, size_t *n)
+{
+    const char *best = NULL;
+    int i;
+
+    if (c == NULL || c->api_key == NULL || c->api_key_len == 0)
+        return NULL;
+    for (i = -1; i < c->nforms; i++) {
+        const char *k = i < 0 ? c->api_key : c->form[i];
+        size_t klen = i < 0 ? c->api_key_len : c->form_len[i];
+        const char *hit = len >= klen ? memmem(s, len, k, klen) : NULL;
+        if (hit != NULL && (best == NULL || hit < best)) {
+            best = hit;
+            *n = klen;
+        }
+    }
+    return best;
+}
+
 void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_t len)
 {
     luaL_Buffer b;
-    const char *end = s + len;
-    size_t klen = c != NULL && c->api_key ? c->api_key_len : 0;
+    const char *end = s + len, *hit;
+    size_t klen = 0;
 
-    if (klen == 0 || len < klen || memmem(s, len, c->api_key, klen) == NULL) {
+    if ((hit = find_key(c, s, len, &klen)) == NULL) {
         lua_pushlstring(L, s, len);  /* the usual case: nothing to replace */
         return;
     }
     luaL_buffinit(L, &b);
-    while (s < end) {
-        const char *hit = klen && (size_t)(end - s) >= klen ? memmem(s, (size_t)(end - s),
-                                                                      c->api_key, klen) : NULL;
-        if (hit == NULL) {
-            luaL_addlstring(&b, s, (size_t)(end - s));
-            break;
-        }
+    while (hit != NULL) {
         luaL_addlstring(&b, s, (size_t)(hit - s));
         luaL_addstring(&b, "[redacted]");
         s = hit + klen;
+        hit = find_key(c, s, (size_t)(end - s), &klen);
     }
+    luaL_addlstring(&b, s, (size_t)(end - s));
     luaL_pushresult(&b);
+}
+
+/* How many bytes at s (rest of them left) are the key in one of its forms: the
+ * whole form, or, at the very end of the text, 4 or more of its first bytes (a
+ * reply cut at the size cap).  0 when none. */
+static size_t key_at(const linq_client *c, const char *s, size_t rest)
+{
+    int i;
+
+    if (c->api_key == NULL || c->api_key_len == 0)
+        return 0;
+    for (i = -1; i < c->nforms; i++) {
+        const char *k = i < 0 ? c->api_key : c->form[i];
+        size_t klen = i < 0 ? c->api_key_len : c->form_len[i];
+        size_t m = rest < klen ? rest : klen;
+        if (s[0] == k[0] && (rest >= klen || rest >= 4) && memcmp(s, k, m) == 0)
+            return m;
+    }
+    return 0;
 }
 
 /* The first bytes of a body, on one line, cut at a character boundary.  The key is
  * matched in the raw bytes as the excerpt is made, so it is replaced whole wherever
- * the cut falls (folded white space and earlier replacements change the lengths);
- * a body that ends with 4 or more of the key's first bytes (a reply cut at the size
- * cap) gets those replaced too. */
+ * the cut falls (folded white space and earlier replacements change the lengths). */
 static void push_excerpt(lua_State *L, const linq_client *c, const char *s, size_t len)
 {
     static const char mark[] = "[redacted]";
     char out[EXCERPT_BYTES + 4];
-    size_t klen = c->api_key ? c->api_key_len : 0;
     size_t n = 0, i = 0;
     int space = 1;  /* drops leading white space and folds runs of it */
 
     while (i < len && n < EXCERPT_BYTES) {
         unsigned char ch = (unsigned char)s[i];
-        size_t rest = len - i;
-        if (klen && ch == (unsigned char)c->api_key[0] && (rest >= klen || rest >= 4)
-            && memcmp(s + i, c->api_key, rest < klen ? rest : klen) == 0) {
+        size_t k = key_at(c, s + i, len - i);
+        if (k > 0) {
             if (n + sizeof mark - 1 > EXCERPT_BYTES)
                 break;  /* no room for the whole mark: the excerpt ends here */
             memcpy(out + n, mark, sizeof mark - 1);
             n += sizeof mark - 1;
-            i += rest < klen ? rest : klen;
+            i += k;
             space = 0;
         } else if (ch < 0x20 || ch == 0x7f || ch == ' ') {
             if (!space)
@@ -124,7 +246,9 @@ void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_
     end = p + len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
-        lua_getfield(L, -1, p);
+        linq_push_redacted(L, c, p, strlen(p));  /* a name can carry the key too */
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
         if (lua_isstring(L, -1)) {  /* a repeated field: join as HTTP does */
             lua_pushliteral(L, ", ");
             linq_push_redacted(L, c, value, strlen(value));
@@ -133,7 +257,7 @@ void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_
             lua_pop(L, 1);
             linq_push_redacted(L, c, value, strlen(value));
         }
-        lua_setfield(L, -2, p);
+        lua_rawset(L, -3);
         p = value + strlen(value) + 1;
     }
 }
@@ -174,8 +298,18 @@ static int copy_field(lua_State *L, int from, int to, const char *key, int type,
         if (type == LUA_TSTRING) {
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
-            linq_push_redacted(L, c, s, n);
+            linq_push_redacted(L, c, s, n);   /* the key goes before any cut */
             lua_remove(L, -2);
+            s = lua_tolstring(L, -1, &n);
+            if (n > LINQ_MAX_MESSAGE_BYTES) {
+                size_t cut = LINQ_MAX_MESSAGE_BYTES;
+                while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+                    cut--;  /* not inside a UTF-8 character */
+                lua_pushlstring(L, s, cut);
+                lua_pushliteral(L, "...");
+                lua_concat(L, 2);
+                lua_remove(L, -2);
+            }
         } else if (type == LUA_TNUMBER) {
             lua_Number v = lua_tonumber(L, -1);
             /* 2004, not 2004.0, under 5.3+; a value outside the integers stays a float
@@ -213,6 +347,10 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
     if (f->curl_code) {
         lua_pushinteger(L, f->curl_code);
         lua_setfield(L, e, "curl_code");
+    }
+    if (f->interrupted) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, e, "interrupted");
     }
     if (f->idempotency_key != NULL) {
         lua_pushstring(L, f->idempotency_key);

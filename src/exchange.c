@@ -44,12 +44,14 @@ typedef struct linq_exchange {
     double waited;
     int state;
     linq_failure failure;
-    char message[CURL_ERROR_SIZE];
+    char message[1024];           /* a transport's failure; advice included, never cut */
     long status;
     http_parser parser;
     int in_value;                 /* the last header callback was a value */
     linq_buf field, value;        /* the header field being read */
     int complete;                 /* the reply has been read whole */
+    int headers_complete;         /* later header fields are a chunked body's trailers */
+    int reusable;                 /* the last attempt left the connection fit for another */
 } linq_exchange;
 
 /* ---------- building the request ---------- */
@@ -162,6 +164,8 @@ static int commit_header(linq_exchange *ex)
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     linq_exchange *ex = p->data;
+    if (ex->headers_complete)
+        return 0;  /* a trailer: not a header of the reply */
     if (ex->in_value && commit_header(ex) != 0)
         return -1;
     ex->in_value = 0;
@@ -175,6 +179,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     linq_exchange *ex = p->data;
+    if (ex->headers_complete)
+        return 0;
     ex->in_value = 1;
     if (ex->value.len + n > LINQ_MAX_HEADER_BYTES) {
         ex->view.resp.too_large = 2;
@@ -195,6 +201,7 @@ static int on_headers_complete(http_parser *p)
         r->headers.len = 0;  /* an interim reply: its headers are not the reply's */
         return 0;
     }
+    ex->headers_complete = 1;
     if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX) {
         if (p->content_length > r->max_body) {
             r->too_large = 1;  /* refused before a byte of the body arrives */
@@ -238,6 +245,7 @@ static void start_attempt(linq_exchange *ex)
     ex->field.len = ex->value.len = 0;
     ex->in_value = 0;
     ex->complete = 0;
+    ex->headers_complete = 0;
     ex->status = 0;
     http_parser_init(&ex->parser, HTTP_RESPONSE);
     ex->parser.data = ex;
@@ -250,7 +258,11 @@ static void start_attempt(linq_exchange *ex)
 static int push_verdict(lua_State *L, linq_exchange *ex, int transport_code)
 {
     double delay = 0;
-    int v = linq_judge_attempt(&ex->view, ex->attempt, ex->max_retries, transport_code,
+    int v;
+
+    /* Decided before a retry resets the parser for the next attempt. */
+    ex->reusable = transport_code == CURLE_OK && ex->complete && http_should_keep_alive(&ex->parser);
+    v = linq_judge_attempt(&ex->view, ex->attempt, ex->max_retries, transport_code,
                                ex->message, ex->status, &ex->failure, &delay);
 
     switch (v) {
@@ -356,7 +368,7 @@ static int ex_timeout(lua_State *L)
 static int ex_keepalive(lua_State *L)
 {
     linq_exchange *ex = check_exchange(L);
-    lua_pushboolean(L, ex->complete && http_should_keep_alive(&ex->parser));
+    lua_pushboolean(L, ex->reusable);
     return 1;
 }
 
@@ -384,11 +396,7 @@ static int ex_result(lua_State *L)
 
 static void exchange_free(linq_exchange *ex)
 {
-    if (ex->view.api_key != NULL) {
-        memset(ex->view.api_key, 0, ex->view.api_key_len);
-        free(ex->view.api_key);
-        ex->view.api_key = NULL;
-    }
+    linq_key_free(&ex->view);
     free(ex->idempotency_key);
     free(ex->host);
     ex->idempotency_key = ex->host = NULL;
@@ -445,7 +453,7 @@ int linq_exchange_push(lua_State *L, linq_call *k)
     c->rng = c->rng * 6364136223846793005ULL + 1442695040888963407ULL;
     ex->view.api_key = copy_bytes(c->api_key, c->api_key_len);
     ex->view.api_key_len = c->api_key_len;
-    if (ex->view.api_key == NULL
+    if (ex->view.api_key == NULL || !linq_key_forms(&ex->view)
         || (k->idempotency_key != NULL
             && (ex->idempotency_key = copy_bytes(k->idempotency_key,
                                                  strlen(k->idempotency_key))) == NULL))

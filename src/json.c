@@ -533,3 +533,46 @@ void linq_json_integers(lua_State *L, int idx)
     (void)idx;
 #endif
 }
+
+/* ---- mending what a server sends ---- */
+
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if ((c | 32) >= 'a' && (c | 32) <= 'f')
+            v |= (unsigned)((c | 32) - 'a' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+void linq_json_mend_surrogates(char *s, size_t len)
+{
+    char *p = s, *end = s + len;
+
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        unsigned u, low;
+        if (end - p < 2)
+            return;
+        if (p[1] != 'u' || end - p < 6 || !hex4(p + 2, &u) || u < 0xD800 || u > 0xDFFF) {
+            p += 2;  /* another escape, \\ included: its second byte is not an escape */
+            continue;
+        }
+        if (u < 0xDC00 && end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, &low)
+            && low >= 0xDC00 && low <= 0xDFFF) {
+            p += 12;  /* a proper pair */
+            continue;
+        }
+        memcpy(p + 2, "fffd", 4);
+        p += 6;
+    }
+}

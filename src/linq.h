@@ -28,6 +28,10 @@
 /* Memory a client holds outside the collector's sight: libcurl's handle and its
  * 16 KiB receive buffer, the header lists, the connection. */
 #define LINQ_CLIENT_EXTERNAL_KB 24
+/* libcurl refuses longer URLs (CURL_MAX_INPUT_LENGTH) with "out of memory". */
+#define LINQ_MAX_URL_BYTES ((size_t)8000000)
+/* A server's message in an error, cut like the body excerpt: tostring stays short. */
+#define LINQ_MAX_MESSAGE_BYTES 1000
 
 /* Upvalues shared by every function of the module (see module.c). */
 #define LINQ_UV_DECODE 1
@@ -90,6 +94,7 @@ typedef struct linq_response {
     linq_buf headers;        /* "name\0value\0" pairs, names lower-cased */
     size_t max_body;
     int too_large;           /* 1: the body passed max_body, 2: the headers passed theirs */
+    int headers_done;        /* the header block ended: later fields are trailers */
 } linq_response;
 
 size_t linq_on_body(char *ptr, size_t size, size_t nmemb, void *userdata);
@@ -104,9 +109,11 @@ int linq_curl_code_retryable(CURLcode rc);
 /* The delay the server asked for, in seconds, or -1 when it asked for none. */
 double linq_server_delay(const char *retry_after_ms, const char *retry_after, time_t now);
 double linq_backoff_delay(int retries_done, double unit_random);
-void linq_sleep(double seconds);
+/* 0 when a signal cut the wait short. */
+int linq_sleep(double seconds);
 
 /* ---- client.c ---- */
+#define LINQ_KEY_FORMS 4
 typedef struct linq_client {
     CURL *curl;                          /* NULL once closed */
     struct curl_slist *base_headers;     /* auth, user agent, client headers (no Accept) */
@@ -121,6 +128,11 @@ typedef struct linq_client {
     char *ca_file;                       /* NULL: the system's CAs */
     char *api_key;                       /* kept only to redact it from server text */
     size_t api_key_len;
+    /* The key as a server may quote it back: lower-cased, JSON-escaped,
+     * percent-encoded (errors.c); only the forms that differ from the key. */
+    char *form[LINQ_KEY_FORMS];
+    size_t form_len[LINQ_KEY_FORMS];
+    int nforms;
     long timeout_ms;                     /* per attempt, whole transfer */
     int max_retries;
     double max_retry_delay;
@@ -132,6 +144,7 @@ typedef struct linq_client {
     char errbuf[CURL_ERROR_SIZE];
     uint64_t rng;
     int busy;                            /* a call is running: refuse re-entry */
+    int close_pending;                   /* __close came during a call: close after it */
     const void *ready;                   /* the handle is set up for exactly this call */
 } linq_client;
 
@@ -139,6 +152,7 @@ linq_client *linq_check_client(lua_State *L, int idx);   /* open client or arger
 int linq_slist_has(const struct curl_slist *l, const char *name);  /* case-insensitive */
 int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx);
 int linq_client_new(lua_State *L);
+void linq_client_free(linq_client *c);    /* what close does; idempotent */
 /* Registers the client metatable and leaves its methods table on the stack; expects
  * the module upvalues on top. */
 void linq_client_register(lua_State *L);
@@ -147,6 +161,11 @@ void linq_client_register(lua_State *L);
 /* "bad argument #n to 'name' (msg)": inside an operation, n counts from the first
  * argument after self and name is the operation's, wherever it was called from. */
 int linq_argerror(lua_State *L, int arg, const char *msg);
+/* Replaces the options table at idx by a copy made with raw access in one pass (and
+ * its headers, query and params tables too): a caller's table is read once, no
+ * __index runs, every string stays anchored, and nothing done to the caller's tables
+ * later (by a finalizer that runs while linq allocates) reaches what linq reads. */
+void linq_copy_options(lua_State *L, int idx, const char *const names[]);
 void linq_check_option_names(lua_State *L, int arg, int tidx, const char *const names[]);
 double linq_opt_number(lua_State *L, int arg, int tidx, const char *name, double dflt,
                        double min, int min_exclusive, double max);
@@ -236,6 +255,11 @@ int linq_prepare_upload(lua_State *L);
 void linq_upload_register(lua_State *L);
 
 /* ---- uuid.c ---- */
+/* Replaces in place each \uD800-\uDFFF escape that is not half of a pair with
+ * \uFFFD (the same length): Node writes them for a cut emoji, and the decoder
+ * would refuse the whole reply for one. */
+void linq_json_mend_surrogates(char *s, size_t len);
+
 /* A random (v4) UUID from the operating system's CSPRNG, 36 characters + NUL. */
 int linq_uuid4(char out[37]);
 
@@ -248,6 +272,7 @@ struct linq_failure {
     int attempts;
     double waited;
     const char *idempotency_key;
+    int interrupted;           /* a signal ended the wait before the next attempt */
 };
 
 const char *linq_error_type_for_status(long status);
@@ -256,6 +281,9 @@ const char *linq_error_type_for_status(long status);
 void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_failure *f,
                      int decoded_idx);
 void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_t len);
+/* Works out c->form from c->api_key (0 when out of memory); wipes and frees both. */
+int linq_key_forms(linq_client *c);
+void linq_key_free(linq_client *c);
 /* A table of the "name\0value\0" pairs at p; values redacted of c's key (c may be NULL). */
 void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_client *c);
 

@@ -1,6 +1,8 @@
 /* luaopen_linq_core: the C core that lua/linq.lua re-exports.  JSON goes through a
  * private lua-cjson instance, so an application's own cjson settings are never
  * touched and bad JSON comes back as a value, not a throw. */
+#include <dlfcn.h>
+
 #include "linq.h"
 
 /* Pushes cjson.safe.new(), configured for strict JSON. */
@@ -15,6 +17,20 @@ static void push_private_cjson(lua_State *L)
     lua_getfield(L, -1, "decode_invalid_numbers");  /* no NaN, Infinity or hex from a server */
     lua_pushboolean(L, 0);
     lua_call(L, 1, 0);
+}
+
+/* Keeps this library loaded until the process ends.  An interpreter closing down
+ * unloads C modules while finalizers may still run (LuaJIT: a client made by a
+ * finalizer at exit ran code that was gone), and the rockspec's builtin build
+ * cannot pass -Wl,-z,nodelete, so the module pins itself. */
+int luaopen_linq_core(lua_State *L);
+
+static void pin_library(void)
+{
+    Dl_info info;
+
+    if (dladdr((void *)(uintptr_t)luaopen_linq_core, &info) && info.dli_fname != NULL)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 /* Only its address matters: linq.empty_array. */
@@ -32,6 +48,7 @@ int luaopen_linq_core(lua_State *L)
     };
     int json, i;
 
+    pin_library();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return luaL_error(L, "linq: libcurl failed to initialise");
 
@@ -78,8 +95,8 @@ int luaopen_linq_core(lua_State *L)
         int prepare = lua_gettop(L);
         for (i = 0; i < LINQ_NUPVALUES; i++)
             lua_pushvalue(L, json + 1 + i);
-        lua_pushnil(L);           /* no row: request checks its own arguments */
-        lua_pushnil(L);
+        lua_pushnil(L);           /* no row; the name its errors give, wherever it is called */
+        lua_pushliteral(L, "request");
         lua_pushboolean(L, 1);
         lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
         lua_setfield(L, prepare, "request");

@@ -472,6 +472,8 @@ int linq_operation_call(lua_State *L)
     if (op->kind == LINQ_P_BODY)
         encode_body(L, &pp, &k);
     k.url = c->url.data;
+    if (c->url.len > LINQ_MAX_URL_BYTES)
+        linq_argerror(L, 2, "the URL with its query is longer than libcurl's 8 MB limit");
     if (constant_url && k.body == NULL && k.idempotency_key == NULL && !k.headers_idx
         && k.timeout_ms == c->timeout_ms)
         k.ready_key = op;  /* a repeat of this call can reuse the handle as it is */

@@ -22,6 +22,54 @@ int linq_argerror(lua_State *L, int arg, const char *msg)
     return luaL_error(L, "bad argument #1 to '%s' (%s)", name, msg);
 }
 
+/* Pushes a copy of the table at idx made with raw access, in one pass. */
+static void push_raw_copy(lua_State *L, int idx)
+{
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
+void linq_copy_options(lua_State *L, int idx, const char *const names[])
+{
+    static const char *const nested[] = {"headers", "query", "params"};
+    size_t i;
+
+    if (idx < 0)
+        idx = lua_gettop(L) + idx + 1;
+    push_raw_copy(L, idx);
+    /* An option the table does not hold itself may come from its __index (a table
+     * of defaults, a proxy): asked once, here, and kept in the copy. */
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        for (i = 0; names[i] != NULL; i++) {
+            lua_getfield(L, -1, names[i]);
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_getfield(L, idx, names[i]);
+                lua_setfield(L, -2, names[i]);
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+    }
+    for (i = 0; i < sizeof nested / sizeof nested[0]; i++) {
+        int copy = lua_gettop(L);
+        lua_pushstring(L, nested[i]);
+        lua_rawget(L, copy);
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            push_raw_copy(L, lua_gettop(L));
+            lua_setfield(L, copy, nested[i]);
+        }
+        lua_pop(L, 1);
+    }
+    lua_replace(L, idx);
+}
+
 int linq_has_control_char(const char *s, size_t len)
 {
     size_t i;
@@ -63,24 +111,27 @@ void linq_check_option_names(lua_State *L, int arg, int tidx, const char *const 
     lua_pushnil(L);
     while (lua_next(L, tidx)) {
         const char *key, *near = NULL;
-        size_t i, best = 3;
+        size_t i, best = 3, key_len;
 
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING) {
             linq_argerror(L, arg, lua_pushfstring(L, "option names must be strings, got a %s",
                                                   luaL_typename(L, -1)));
         }
-        key = lua_tostring(L, -1);
+        key = lua_tolstring(L, -1, &key_len);
         for (i = 0; names[i] != NULL; i++) {
             size_t d;
-            if (strcmp(key, names[i]) == 0)
-                break;
+            if (strlen(names[i]) == key_len && memcmp(key, names[i], key_len) == 0)
+                break;  /* lengths too: "timeout\0x" is not timeout */
             d = distance(key, names[i]);
             if (d < best) {
                 best = d;
                 near = names[i];
             }
         }
+        if (names[i] == NULL && strlen(key) < key_len)
+            linq_argerror(L, arg, lua_pushfstring(L, "unknown option '%s' (it contains a NUL)",
+                                                  key));
         if (names[i] == NULL) {
             linq_argerror(L, arg, near
                 ? lua_pushfstring(L, "unknown option '%s' (did you mean '%s'?)", key, near)
@@ -167,13 +218,17 @@ void linq_check_headers_table(lua_State *L, int arg, int tidx, const char *what)
             linq_argerror(L, arg, lua_pushfstring(L, "%s: header '%s' must be a string, got a %s",
                                                   what, name, luaL_typename(L, -1)));
         {
-            size_t vlen;
+            size_t vlen, j;
             const char *v;
             lua_pushvalue(L, -1);  /* tolstring on a copy: never convert a key lua_next uses */
             v = lua_tolstring(L, -1, &vlen);
-            if (memchr(v, '\r', vlen) || memchr(v, '\n', vlen) || memchr(v, '\0', vlen))
-                linq_argerror(L, arg, lua_pushfstring(
-                    L, "%s: header '%s' contains CR, LF or NUL", what, name));
+            for (j = 0; j < vlen; j++) {
+                unsigned char ch = (unsigned char)v[j];
+                if ((ch < 0x20 && ch != '\t') || ch == 0x7f)  /* a tab is allowed in a value */
+                    linq_argerror(L, arg, lua_pushfstring(
+                        L, "%s: header '%s' contains CR, LF, NUL or another control character",
+                        what, name));
+            }
             lua_pop(L, 2);
         }
     }

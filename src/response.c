@@ -50,6 +50,13 @@ size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         /* A new status line: an interim 1xx reply's headers are not this reply's. */
         h->len = 0;
+        r->headers_done = 0;
+        return n;
+    }
+    if (r->headers_done)
+        return n;  /* a chunked body's trailer: not a header of the reply */
+    if (n <= 2 && (ptr[0] == '\r' || ptr[0] == '\n')) {
+        r->headers_done = 1;  /* the blank line that ends the header block */
         return n;
     }
     colon = memchr(ptr, ':', n);
@@ -104,6 +111,7 @@ void linq_response_reset(linq_response *r)
     r->body.len = 0;
     r->headers.len = 0;
     r->too_large = 0;
+    r->headers_done = 0;
     if (r->body.data)
         r->body.data[0] = '\0';
 }

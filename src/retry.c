@@ -51,8 +51,18 @@ static double parse_seconds(const char *s, double per_second)
 
     while (*s == ' ' || *s == '\t')
         s++;
-    if (!((*s >= '0' && *s <= '9') || *s == '.'))
-        return -1;  /* also refuses strtod's "inf", "nan" and hex forms */
+    {
+        /* Digits and one point only: strtod would also read "0x10", "1e3", "inf". */
+        const char *p = s;
+        while ((*p >= '0' && *p <= '9') || *p == '.')
+            p++;
+        if (p == s)
+            return -1;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '\0')
+            return -1;
+    }
     errno = 0;
     v = strtod(s, &end);
     while (*end == ' ' || *end == '\t')
@@ -86,14 +96,15 @@ double linq_backoff_delay(int retries_done, double unit_random)
     return d * (1.0 - 0.25 * unit_random);
 }
 
-void linq_sleep(double seconds)
+int linq_sleep(double seconds)
 {
-    struct timespec ts, rest;
+    struct timespec ts;
 
     if (!(seconds > 0))
-        return;
+        return 1;
     ts.tv_sec = (time_t)seconds;
     ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &rest) == -1 && errno == EINTR)
-        ts = rest;
+    /* A signal (Ctrl-C) ends the wait: the caller stops retrying and returns to
+     * Lua, where the interpreter's handler acts, instead of sleeping on. */
+    return nanosleep(&ts, NULL) == 0;
 }

@@ -29,8 +29,12 @@ local function explain_connect(err, host)
   return "connect", format("could not connect to %s: %s", host, err)
 end
 
-local function explain_tls(err)
+local function explain_tls(err, host)
   if err == "timeout" then return "timeout", "the TLS handshake timed out" end
+  if find(err, "host mismatch", 1, true) then
+    return "tls", format("TLS verification failed (%s): the server's certificate does not " ..
+                         "name %s", err, host)
+  end
   if find(err, "certificate", 1, true) or find(err, "verify", 1, true) then
     return "tls", format("TLS verification failed (%s): nginx verifies cosocket TLS against " ..
                          "lua_ssl_trusted_certificate; add `lua_ssl_trusted_certificate " ..
@@ -63,10 +67,11 @@ local function attempt(ex, host, port, tls, pool, timeout, send_body)
   if not ok then return ex:fail(explain_connect(err, host)) end
   if tls and sock:getreusedtimes() == 0 then
     sock:settimeouts(left_ms(), left_ms(), left_ms())
-    local session, herr = sock:sslhandshake(nil, host, true)
-    if not session then
+    -- false: no session object back (this ngx_lua asserts fetching one under load)
+    local done, herr = sock:sslhandshake(false, host, true)
+    if not done then
       sock:close()
-      return ex:fail(explain_tls(herr))
+      return ex:fail(explain_tls(herr, host))
     end
   end
   sock:settimeouts(left_ms(), left_ms(), left_ms())
