@@ -84,5 +84,23 @@ function M.start(template, opts)
   error("no free port for nginx")
 end
 
+-- The pid of an app's nginx master (from its pid file), or nil.
+function M.master_pid(app)
+  return (read(app.prefix .. "/nginx.pid"):match("%d+"))
+end
+
+-- Sends a signal (a name kill(1) knows: "HUP", "QUIT", ...) to an app's nginx
+-- master; true when kill succeeded.
+function M.signal(app, sig)
+  local pid = M.master_pid(app)
+  return pid ~= nil and shell("kill -" .. sig .. " " .. pid .. " 2>/dev/null")
+end
+
+-- `nginx -s reload`: HUP to the master, which rereads the config, starts new
+-- workers and lets the old ones finish what they are serving.
+function M.reload(app)
+  return M.signal(app, "HUP")
+end
+
 M.read = read
 return M

@@ -41,7 +41,8 @@ local function explain_tls(err, host)
                          "/etc/ssl/certs/ca-certificates.crt;` (Debian's bundle) and " ..
                          "`lua_ssl_verify_depth 5;` to nginx.conf's http block", err)
   end
-  return "tls", "the TLS handshake failed: " .. err
+  -- a reset or a close in the middle of the handshake: worth another attempt
+  return "connect", "the TLS handshake failed: " .. err
 end
 
 local function fail_io(ex, sock, err, what)
@@ -67,9 +68,21 @@ local function attempt(ex, host, port, tls, pool, timeout, send_body)
   if not ok then return ex:fail(explain_connect(err, host)) end
   if tls and sock:getreusedtimes() == 0 then
     sock:settimeouts(left_ms(), left_ms(), left_ms())
-    -- false: no session object back (this ngx_lua asserts fetching one under load)
-    local done, herr = sock:sslhandshake(false, host, true)
-    if not done then
+    -- When the handshake ends within its first step and verification fails,
+    -- this lua-resty-core raises an assertion instead of returning the error (and
+    -- with `false` it would report success on a closed socket): caught here and
+    -- taken for the failed verification it is.
+    local ran, session, herr = pcall(sock.sslhandshake, sock, nil, host, true)
+    if not ran then
+      sock:close()
+      return ex:fail("tls", format("TLS verification of %s failed (the handshake was refused " ..
+                                   "at once; if lua_ssl_trusted_certificate is set, check it " ..
+                                   "holds the CA of %s): nginx verifies cosocket TLS against " ..
+                                   "lua_ssl_trusted_certificate; add `lua_ssl_trusted_certificate " ..
+                                   "/etc/ssl/certs/ca-certificates.crt;` (Debian's bundle) to " ..
+                                   "nginx.conf's http block", host, host))
+    end
+    if not session then
       sock:close()
       return ex:fail(explain_tls(herr, host))
     end
