@@ -13,16 +13,19 @@ CORE := $(BUILD)/linq/core.so
 
 WARN := -Wall -Wextra -Werror=implicit-function-declaration
 LINQ_CFLAGS = -std=c99 -fPIC -D_GNU_SOURCE $(WARN) \
-	$(shell $(PKG_CONFIG) --cflags $(LUA_PC) libcurl)
+	$(shell $(PKG_CONFIG) --cflags $(LUA_PC) libcurl) \
+	$(shell $(PKG_CONFIG) --cflags libcrypto)
 # Never link liblua: the interpreter that loads the module provides the API.
-LINQ_LIBS = $(shell $(PKG_CONFIG) --libs libcurl) -lhttp_parser
+# libcrypto: HMAC-SHA256 and base64 for webhook verification (src/webhook.c).
+LINQ_LIBS = $(shell $(PKG_CONFIG) --libs libcurl) -lhttp_parser \
+	$(shell $(PKG_CONFIG) --libs libcrypto)
 
 SRC := $(wildcard src/*.c)
 HDR := $(wildcard src/*.h)
 OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
 
 # What the build, the simulator and the specs need, all from Debian's archive.
-DEBIAN_PACKAGES := gcc make pkg-config curl openssl libcurl4-openssl-dev libhttp-parser-dev lua-cjson lua-busted \
+DEBIAN_PACKAGES := gcc make pkg-config curl openssl libcurl4-openssl-dev libhttp-parser-dev libssl-dev lua-cjson lua-busted \
 	nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
 	$(if $(filter luajit,$(LUA)),luajit2 libluajit2-5.1-dev,$(LUA) \
 	$(if $(filter lua5.1,$(LUA)),liblua5.1-0-dev,lib$(LUA)-dev))
@@ -117,7 +120,7 @@ bench: deps
 rockspec-check:
 	@$(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES="luarocks lua5.1 lua5.2 lua5.3 lua5.4 \
 	  luajit2 liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit2-5.1-dev \
-	  libhttp-parser-dev"
+	  libhttp-parser-dev libssl-dev"
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	for l in $(ALL_LUAS); do \
 	  v=$$(echo $$l | sed 's/^luajit$$/5.1/; s/^lua//'); \
@@ -134,7 +137,7 @@ rockspec-check:
 # libFuzzer harnesses (fuzz/README.md): each runs FUZZ_SECONDS; needs clang from Debian.
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev pkg-config libcurl4-openssl-dev libhttp-parser-dev \
-	liblua5.4-dev lua-cjson
+	liblua5.4-dev lua-cjson libssl-dev
 
 fuzz:
 	@$(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES="$(FUZZ_PACKAGES)"
@@ -155,7 +158,7 @@ install: $(CORE)
 	install -m 755 $(CORE) $(LIB_DIR)/linq/core.so
 	install -m 644 lua/linq.lua $(LUA_DIR)/linq.lua
 	install -m 644 lua/linq/nginx.lua lua/linq/cosocket.lua lua/linq/paging.lua \
-	  lua/linq/upload.lua $(LUA_DIR)/linq/
+	  lua/linq/upload.lua lua/linq/replay.lua $(LUA_DIR)/linq/
 
 # Every interpreter in turn; each build lives in build/<interpreter>.
 ALL_LUAS := lua5.1 lua5.2 lua5.3 lua5.4 luajit

@@ -19,6 +19,7 @@ dependencies = {
 external_dependencies = {
    CURL = { header = "curl/curl.h", library = "curl" },
    HTTP_PARSER = { header = "http_parser.h", library = "http_parser" },
+   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
    type = "builtin",
@@ -28,18 +29,19 @@ build = {
       ["linq.cosocket"] = "lua/linq/cosocket.lua",
       ["linq.paging"] = "lua/linq/paging.lua",
       ["linq.upload"] = "lua/linq/upload.lua",
+      ["linq.replay"] = "lua/linq/replay.lua",
       ["linq.core"] = {
          sources = {
             "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c", "src/exchange.c",
             "src/json.c",
             "src/meta.c", "src/module.c", "src/operation.c", "src/operations.c",
             "src/options.c", "src/response.c", "src/retry.c", "src/upload.c", "src/url.c",
-            "src/uuid.c",
+            "src/uuid.c", "src/webhook.c",
          },
          defines = { "_GNU_SOURCE" },
-         libraries = { "curl", "http_parser" },
-         incdirs = { "$(CURL_INCDIR)", "$(HTTP_PARSER_INCDIR)" },
-         libdirs = { "$(CURL_LIBDIR)", "$(HTTP_PARSER_LIBDIR)" },
+         libraries = { "curl", "http_parser", "crypto" },
+         incdirs = { "$(CURL_INCDIR)", "$(HTTP_PARSER_INCDIR)", "$(OPENSSL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)", "$(HTTP_PARSER_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       },
    },
 }

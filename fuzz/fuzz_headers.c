@@ -22,10 +22,12 @@ static const char *const looked_up[] = {
 #define NLOOKED 6
 
 /* The reference model: for each looked-up name, the value of its first field since the
- * last status line, as linq_on_header should have stored it. */
+ * last status line and before the blank line that ends the block (later fields are a
+ * chunked body's trailers), as linq_on_header should have stored it. */
 typedef struct model {
     char *value[NLOOKED];
     size_t value_len[NLOOKED];
+    int ended;
 } model;
 
 static void model_clear(model *m)
@@ -51,6 +53,13 @@ static void model_line(const char *line, size_t len, void *ud)
 
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         model_clear(m);  /* an interim reply's headers are not the final reply's */
+        m->ended = 0;
+        return;
+    }
+    if (m->ended)
+        return;
+    if (len >= 1 && len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
+        m->ended = 1;
         return;
     }
     colon = memchr(line, ':', len);

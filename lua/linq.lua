@@ -17,6 +17,10 @@ end
 -- A copy for the caller to read: changing it changes nothing in any client.
 linq.operations = core._operations()
 
+-- Webhooks: linq.webhook, linq.webhook_signature and linq.events come from the C core
+-- (src/webhook.c); the in-process store of delivered webhook-ids is Lua.
+linq.replay_guard = require("linq.replay").new
+
 paging.install(core._methods, core._operations(), core._error_mt)
 upload.install(core._methods)
 

@@ -67,6 +67,8 @@ describe("a client", function()
     -- transfer on the same libcurl handle.  A child interpreter keeps busted's heap
     -- and collector settings out of it (lua5.4 starts in generational mode).
     local out, err, ok = support.run_lua({}, string.format([[
+      pcall(collectgarbage, "incremental")
+      collectgarbage("setpause", 0)
       local client = require("linq").new{ api_key = %q, base_url = %q }
       local ok_count, refused, other = 0, 0, nil
       -- Lua 5.1 and LuaJIT finalize userdata only: newproxy makes one.
@@ -78,8 +80,6 @@ describe("a client", function()
         end
         return setmetatable({}, { __gc = fn })
       end
-      pcall(collectgarbage, "incremental")
-      collectgarbage("setpause", 0)
       for _ = 1, 100 do
         for _ = 1, 5 do
           finalized(function()

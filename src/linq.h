@@ -287,6 +287,14 @@ void linq_key_free(linq_client *c);
 /* A table of the "name\0value\0" pairs at p; values redacted of c's key (c may be NULL). */
 void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_client *c);
 
+/* ---- webhook.c: Standard Webhooks verification (HMAC-SHA256 from libcrypto) ---- */
+#define LINQ_WEBHOOK_MT "linq.Webhook"
+int linq_webhook_new(lua_State *L);
+int linq_webhook_signature(lua_State *L);
+/* Makes the verifier's metatable (its methods get the module upvalues at first_uv..)
+ * and sets webhook, webhook_signature and events in the module table on top. */
+void linq_webhook_register(lua_State *L, int first_uv);
+
 /* ---- meta.c: the second result of a call ---- */
 void linq_meta_register(lua_State *L);
 void linq_push_meta(lua_State *L, const linq_call *k, long status, int attempts,

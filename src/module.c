@@ -19,17 +19,17 @@ static void push_private_cjson(lua_State *L)
     lua_call(L, 1, 0);
 }
 
-/* Keeps this library loaded until the process ends.  An interpreter closing down
- * unloads C modules while finalizers may still run (LuaJIT: a client made by a
- * finalizer at exit ran code that was gone), and the rockspec's builtin build
- * cannot pass -Wl,-z,nodelete, so the module pins itself. */
+/* Keeps the library holding code loaded until the process ends.  An interpreter
+ * closing down unloads C modules while finalizers may still run (a client made by
+ * a finalizer at exit ran code that was gone: ours under LuaJIT, lua-cjson's under
+ * Lua 5.3), and the rockspec's builtin build cannot pass -Wl,-z,nodelete. */
 int luaopen_linq_core(lua_State *L);
 
-static void pin_library(void)
+static void pin_library(const void *code)
 {
     Dl_info info;
 
-    if (dladdr((void *)(uintptr_t)luaopen_linq_core, &info) && info.dli_fname != NULL)
+    if (code != NULL && dladdr(code, &info) && info.dli_fname != NULL)
         (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
@@ -48,15 +48,17 @@ int luaopen_linq_core(lua_State *L)
     };
     int json, i;
 
-    pin_library();
+    pin_library((const void *)(uintptr_t)luaopen_linq_core);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return luaL_error(L, "linq: libcurl failed to initialise");
 
     push_private_cjson(L);
     json = lua_gettop(L);
 
-    /* The shared upvalues, in LINQ_UV_* order. */
+    /* The shared upvalues, in LINQ_UV_* order.  lua-cjson's library is pinned as
+     * ours is: a call from a finalizer at exit decodes with it. */
     lua_getfield(L, json, "decode");
+    pin_library((const void *)(uintptr_t)lua_tocfunction(L, -1));
     lua_getfield(L, json, "encode");
     luaL_newmetatable(L, LINQ_ERROR_MT);
     lua_pushliteral(L, LINQ_ERROR_MT);
@@ -73,6 +75,8 @@ int luaopen_linq_core(lua_State *L)
     for (i = 0; i < LINQ_NUPVALUES; i++)
         lua_pushvalue(L, json + 1 + i);
     luaL_setfuncs(L, functions, LINQ_NUPVALUES);
+    /* Webhooks (webhook.c): linq.webhook, linq.webhook_signature, linq.events. */
+    linq_webhook_register(L, json + 1);
     lua_getfield(L, json, "null");
     lua_setfield(L, -2, "null");
     /* Encodes as [] (an empty Lua table is {}), e.g. to clear a list field. */
