@@ -279,11 +279,8 @@ static void check_ca_file(lua_State *L, const char *path)
                                                "(no BEGIN CERTIFICATE line)", path));
 }
 
-/* Options that never change between calls are set here, once per client. */
-static int setup_handle(linq_client *c, const char *ca_file)
+int linq_setup_transfer(CURL *h, linq_client *c)
 {
-    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-    CURL *h = c->curl;
     CURLcode rc = CURLE_OK;
 
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
@@ -296,23 +293,34 @@ static int setup_handle(linq_client *c, const char *ca_file)
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    /* gzip alone, by name: with "" libcurl rebuilds its list of every encoding on
-     * each request, and a longer list costs more per call (callgrind: "" 128.7k,
-     * "gzip, deflate, br" 127.8k, "gzip" 125.1k, none 120.2k instructions a call).
-     * gzip is what APIs send, and it shrinks a large list about tenfold. */
-    if (cv->features & CURL_VERSION_LIBZ)
-        SET(CURLOPT_ACCEPT_ENCODING, "gzip");
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
 #else
     SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    if (ca_file != NULL) {
-        SET(CURLOPT_CAINFO, ca_file);
+    if (c->ca_file != NULL) {
+        SET(CURLOPT_CAINFO, c->ca_file);
         SET(CURLOPT_CAPATH, NULL);  /* exactly that bundle: not libcurl's built-in folder too */
     }
 #undef SET
+    return rc == CURLE_OK;
+}
+
+/* Options that never change between calls are set here, once per client. */
+static int setup_handle(linq_client *c)
+{
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    CURL *h = c->curl;
+    CURLcode rc = linq_setup_transfer(h, c) ? CURLE_OK : CURLE_FAILED_INIT;
+
+    /* gzip alone, by name: with "" libcurl rebuilds its list of every encoding on
+     * each request, and a longer list costs more per call (callgrind: "" 128.7k,
+     * "gzip, deflate, br" 127.8k, "gzip" 125.1k, none 120.2k instructions a call).
+     * gzip is what APIs send, and it shrinks a large list about tenfold. */
+    if (rc == CURLE_OK && (cv->features & CURL_VERSION_LIBZ))
+        rc = curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "gzip");
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     return rc == CURLE_OK;
 }
 
@@ -394,7 +402,7 @@ int linq_client_new(lua_State *L)
         free_client(c);
         return luaL_error(L, "linq.new: out of memory");
     }
-    if (!build_base_headers(L, c, headers_idx) || !setup_handle(c, ca_file)) {
+    if (!build_base_headers(L, c, headers_idx) || !setup_handle(c)) {
         free_client(c);
         return luaL_error(L, "linq.new: could not set up libcurl");
     }

@@ -152,6 +152,9 @@ linq_client *linq_check_client(lua_State *L, int idx);   /* open client or arger
 int linq_slist_has(const struct curl_slist *l, const char *name);  /* case-insensitive */
 int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int value_idx);
 int linq_client_new(lua_State *L);
+/* What every transfer of c sets on a handle: the callbacks into c's reply, no
+ * redirects, TLS verified against c's trust, http and https only. */
+int linq_setup_transfer(CURL *h, linq_client *c);
 void linq_client_free(linq_client *c);    /* what close does; idempotent */
 /* Registers the client metatable and leaves its methods table on the stack; expects
  * the module upvalues on top. */

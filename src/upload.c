@@ -72,31 +72,15 @@ static int setup(upload_state *u, linq_client *c, const char *url, curl_off_t si
     CURLcode rc = CURLE_OK;
 
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(u->easy, opt, val)
+    if (!linq_setup_transfer(u->easy, c))  /* the client's safety and trust settings */
+        return 0;
     SET(CURLOPT_URL, url);
     SET(CURLOPT_UPLOAD, 1L);
     SET(CURLOPT_READFUNCTION, read_source);
     SET(CURLOPT_READDATA, u);
     SET(CURLOPT_INFILESIZE_LARGE, size);
     SET(CURLOPT_HTTPHEADER, u->headers);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, c->errbuf);
-    SET(CURLOPT_WRITEFUNCTION, linq_on_body);
-    SET(CURLOPT_WRITEDATA, &c->resp);
-    SET(CURLOPT_HEADERFUNCTION, linq_on_header);
-    SET(CURLOPT_HEADERDATA, &c->resp);
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    if (c->ca_file != NULL) {
-        SET(CURLOPT_CAINFO, c->ca_file);
-        SET(CURLOPT_CAPATH, NULL);
-    }
 #undef SET
     return rc == CURLE_OK;
 }
