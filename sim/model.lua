@@ -10,6 +10,7 @@
 local json = require("json")
 local C = require("common")
 local config = require("config")
+local delivery = require("delivery")
 
 local lower, find, sort, concat = string.lower, string.find, table.sort, table.concat
 local type, pairs, ipairs = type, pairs, ipairs
@@ -81,6 +82,7 @@ function _M.create_chat(st, from, to)
   st:put("chat", chat.id, chat)
   st:append("chats", chat.id)
   st:kset(_M.set_key(to), chat.id)
+  delivery.queue(st, "chat.created", from, function() return _M.chat(chat) end)
   return chat
 end
 
@@ -273,7 +275,64 @@ function _M.create_message(st, chat, content, extra)
   if extra then for k, v in pairs(extra) do m[k] = v end end
   st:put("msg", m.id, m)
   st:append("chat_msgs:" .. chat.id, m.id)
+  -- Webhooks: sent, then delivered (the stored message itself stays "sent").
+  -- A poll's message has no parts and sends no message.* event.
+  if m.parts ~= null and delivery.active(st) then
+    delivery.queue(st, "message.sent", chat._from,
+      function() return _M.message_event(chat, m, "outbound") end)
+    delivery.queue(st, "message.delivered", chat._from,
+      function() return _M.message_event(chat, m, "outbound", { delivered_at = C.iso() }) end)
+  end
   return m
+end
+
+-- An inbound message: `sender` (a ChatHandle of the chat, not ours) writes `text`
+-- (POST /v3/sim/inbound); queues message.received.
+function _M.create_inbound(st, chat, sender, text)
+  local now = C.iso()
+  local m = {
+    id = C.uuid(), chat_id = chat.id, created_at = now, updated_at = now,
+    delivery_status = "received", sent_at = now, delivered_at = now, read_at = null,
+    is_from_me = false, parts = array({ { type = "text", value = text, reactions = null } }),
+    effect = null, preferred_service = null, reply_to = null, service = chat.service,
+    from = sender.handle, from_handle = sender, idempotency_key = null, _edits = 0,
+  }
+  st:put("msg", m.id, m)
+  st:append("chat_msgs:" .. chat.id, m.id)
+  delivery.queue(st, "message.received", chat._from,
+    function() return _M.message_event(chat, m, "inbound") end)
+  return m
+end
+
+-- Webhook parts: the message's parts without their reactions.
+local function event_parts(parts)
+  local out = array()
+  for i, p in ipairs(parts) do
+    local c = {}
+    for k, v in pairs(p) do
+      if k ~= "reactions" then c[k] = v end
+    end
+    out[i] = c
+  end
+  return out
+end
+
+-- The data of message.sent|received|read|delivered (MessageEventV2, api-v3.md 6.4);
+-- over: fields to change (e.g. delivered_at).
+function _M.message_event(chat, m, direction, over)
+  local d = {
+    id = m.id,
+    chat = {
+      id = chat.id, health_status = chat.health_status, is_group = chat.is_group,
+      owner_handle = _M.me(chat) or null,
+    },
+    direction = direction, parts = event_parts(m.parts), sender_handle = m.from_handle,
+    service = m.service, delivered_at = m.delivered_at, effect = m.effect,
+    idempotency_key = m.idempotency_key, preferred_service = m.preferred_service,
+    read_at = m.read_at, reply_to = m.reply_to, sent_at = m.sent_at,
+  }
+  if over then for k, v in pairs(over) do d[k] = v end end
+  return d
 end
 
 -- SentMessage (responses of the send operations).

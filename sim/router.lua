@@ -25,6 +25,8 @@ local webhooks = require("api.webhooks")
 local payments = require("api.payments")
 local blocked = require("api.blocked_handles")
 local experiences = require("api.experiences")
+local inbound = require("api.inbound")
+local delivery = require("delivery")
 
 local ngx = ngx
 local find, sub = string.find, string.sub
@@ -115,6 +117,8 @@ local ROUTES = {
   { "DELETE", "blocked_handles", blocked.unblock, BODY },
   { "GET", "experiences", experiences.list },
   { "GET", "experiences/:experience", experiences.get },
+  -- the simulator's own: an inbound message (a person writes to us)
+  { "POST", "sim/inbound", inbound.inbound, BODY },
 }
 
 local function split(s)
@@ -187,6 +191,11 @@ function _M.handle(ns, api_path)
     return 500, C.envelope(500, 3006, "Internal server error (simulator): " .. tostring(e))
   end
   if type(body) == "table" then body = json.encode(body) end
+  -- Webhooks for what the request did, delivered later from timers (delivery.lua).
+  if ctx.st._events and status < 400 then
+    local fok, ferr = pcall(delivery.flush, ctx.st)
+    if not fok then ngx.log(ngx.ERR, "sim: webhooks of ", method, " ", api_path, ": ", tostring(ferr)) end
+  end
   return status, body or "", ctype
 end
 

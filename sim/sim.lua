@@ -17,6 +17,7 @@ local store = require("store")
 local router = require("router")
 local reqlog = require("reqlog")
 local upload = require("upload")
+local delivery = require("delivery")
 
 local ngx = ngx
 local find, sub, rep, format, match, byte, lower =
@@ -591,6 +592,14 @@ MODES.log = function(segs, n)
   return send(reqlog.serve(id))
 end
 
+-- webhook-log/<subscription_id> (no auth, /v3/... optional): every delivery
+-- attempt to that subscription (delivery.lua); DELETE clears them.
+MODES["webhook-log"] = function(segs, n)
+  local id = segs[2]
+  if n ~= 2 or id == "" then return fail(404) end
+  return send(delivery.serve(path_unescape(id)))
+end
+
 -- upload/<id> (PUT), upload/<id>/headers, download/<id>, vcf/<n>.vcf: no auth,
 -- no /v3/ (upload.lua).
 MODES.upload = function(segs, n, api_path)
@@ -608,6 +617,7 @@ end
 
 local NO_API_PATH_OK = { trailer = true,
   echo = true, hits = true, log = true, upload = true, download = true, vcf = true,
+  ["webhook-log"] = true,
 }
 
 -- Entry points ---------------------------------------------------------------------
@@ -670,6 +680,7 @@ function _M.init()
   if not hits then error("sim: lua_shared_dict sim_hits is missing") end
   store.init()
   reqlog.init()
+  delivery.init()
 
   BODIES.nested = { rep("[", 10000) .. rep("]", 10000), "application/json" }
   BODIES["invalid-utf8"] = {

@@ -1,6 +1,9 @@
 -- api/webhooks.lua: webhook event types and subscriptions (api-v3.md 3.9).
 -- The signing secret ("whsec_" + base64 of 32 random bytes) is only in the
--- create response. Nothing is ever delivered to target_url.
+-- create response; the subscription keeps it (private field _secret) to sign
+-- the deliveries (delivery.lua). target_url: https:// as the API wants, and, in
+-- the simulator only, also plain http:// to a loopback host (127.0.0.0/8,
+-- localhost). Deliveries go only to loopback targets.
 
 -- luacheck: std ngx_lua
 
@@ -8,6 +11,7 @@ local json = require("json")
 local C = require("common")
 local config = require("config")
 local model = require("model")
+local delivery = require("delivery")
 
 local ngx = ngx
 local ipairs, unpack = ipairs, unpack
@@ -47,9 +51,12 @@ local function numbers_of(v)
   return out
 end
 
+-- https:// anywhere (as the API), or http:// to a loopback host (simulator only).
 local function target_of(v)
-  if not C.is_https(v) then C.bad("target_url", "(an https URL)") end
-  return v
+  if C.is_https(v) then return v end
+  local t = delivery.parse_target(v)
+  if t and t.scheme == "http" and t.loopback then return v end
+  C.bad("target_url", "(an https URL; the simulator also takes http:// to 127.0.0.0/8 or localhost)")
 end
 
 -- Each target_url can be used once per account (409/2015).
@@ -71,14 +78,16 @@ function _M.create(ctx)
   local id = C.uuid()
   claim_url(st, url, id)
   local now = C.iso()
+  local secret = "whsec_" .. ngx.encode_base64(C.random_bytes(32))
   local sub = {
     id = id, created_at = now, updated_at = now, is_active = true,
     subscribed_events = events, target_url = url, phone_numbers = numbers,
+    _secret = secret,
   }
   st:put("webhook", id, sub)
   st:append("webhooks", id)
   local out = model.public(sub)
-  out.signing_secret = "whsec_" .. ngx.encode_base64(C.random_bytes(32))
+  out.signing_secret = secret
   return 201, out
 end
 
