@@ -45,7 +45,7 @@ VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
 .PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory soak fuzz bench rockspec-check docs
+	asan asan-run check-memory soak fuzz bench bench-webhooks rockspec-check docs
 
 all: $(CORE)
 
@@ -114,6 +114,12 @@ check-memory: valgrind asan
 # One benchmark run, one table (bench/README.md); BENCH_SECONDS, BENCH_SKIP_NODE, BENCH_CPU.
 bench: deps
 	bench/run
+
+# Webhook verifications per second against Node's standardwebhooks (bench/webhooks).
+bench-webhooks: deps
+	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory all LUA=luajit BUILD=build/luajit
+	bench/webhooks
 
 # The rockspec, built offline by luarocks for every interpreter, each in a scratch
 # copy (luarocks make builds in place) and loaded by its interpreter.
