@@ -244,6 +244,11 @@ tables[#tables + 1] = {
   rows = { linq_mem, floor_mem },
 }
 
+-- Inside nginx (bench/nginx/run): its tables, then its targets after the others.
+local nginx_path = (arg[0]:gsub("report%.lua$", "nginx/report.lua"))
+local nginx = dofile(nginx_path)(dir, read)
+for _, t in ipairs(nginx.tables) do tables[#tables + 1] = t end
+
 -- Targets.
 local targets = {}
 local function target(what, got, limit, pass_when_le)
@@ -275,6 +280,7 @@ target("instructions, list_chats{ limit = 20 } / phone_numbers, linq LuaJIT",
   ratio(ir("list_chats", "linqjit"), ir("phone_numbers", "linqjit")), 1.20, true)
 tables[#tables + 1] = { title = "targets", head = { "target", "measured", "wanted", "" },
   rows = targets }
+if nginx.targets then tables[#tables + 1] = nginx.targets end
 
 -- Plain text.
 local function text_table(t)
@@ -315,6 +321,7 @@ if next(cg) then
     .. "between the two replies taken out. \"raw libcurl / linq\" is the instruction counterpart of "
     .. "\"calls/s vs raw\". Per-function profile of the three calls: build/bench/callgrind_profile.txt."
 end
+for _, n in ipairs(nginx.notes) do notes[#notes + 1] = n end
 if env.settings then notes[#notes + 1] = env.settings end
 if env.load then notes[#notes + 1] = "machine before the run: " .. env.load end
 if env.node_note and env.node_note ~= "" then notes[#notes + 1] = "Node SDK: " .. env.node_note end
@@ -327,6 +334,10 @@ for _, t in ipairs(tables) do out[#out + 1] = text_table(t) end
 io.write(table.concat(out, "\n\n"), "\n")
 for _, n in ipairs(notes) do io.write("\n", n) end
 io.write("\n")
+if #nginx.summary > 0 then
+  io.write("\n")
+  for _, l in ipairs(nginx.summary) do io.write(l, "\n") end
+end
 
 -- Markdown.
 local function md_table(t)
