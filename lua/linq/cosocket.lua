@@ -9,9 +9,9 @@ local core = require("linq.core")
 local M = {}
 
 local ngx = ngx
-local tcp, sleep, now, update_time = ngx.socket.tcp, ngx.sleep, ngx.now, ngx.update_time
+local tcp, sleep, now = ngx.socket.tcp, ngx.sleep, ngx.now
 local prepare = core._prepare
-local find, format = string.find, string.format
+local find, format, setmetatable = string.find, string.format, setmetatable
 
 local KEEPALIVE_MS = 60000   -- an idle connection stays in nginx's pool this long
 local POOL_SIZE = 64         -- idle connections kept per host and port, per worker
@@ -51,23 +51,35 @@ local function fail_io(ex, sock, err, what)
   return ex:fail(what == "sending" and "send" or "receive", what .. " failed: " .. err)
 end
 
+-- Milliseconds left before the deadline.  nginx's cached clock is current after
+-- every wait (each yield resumes from the event loop), so no update_time here.
+local function left_ms(deadline)
+  local ms = (deadline - now()) * 1000
+  return ms > 1 and ms or 1
+end
+
+-- connect()'s options, one table per pool for the worker's life.
+local pool_options = setmetatable({}, { __index = function(t, pool)
+  local o = { pool = pool }
+  t[pool] = o
+  return o
+end })
+
 -- One attempt: connect (or reuse a pooled connection), send, read until the
 -- exchange has a verdict.  `timeout` seconds bound it from its start.
 local function attempt(ex, host, port, tls, pool, timeout, send_body)
-  update_time()
   local deadline = now() + timeout
-  local function left_ms()
-    update_time()
-    local ms = (deadline - now()) * 1000
-    return ms > 1 and ms or 1
-  end
   local sock = tcp()
   local ms = timeout * 1000
   sock:settimeouts(ms, ms, ms)
-  local ok, err = sock:connect(host, port, { pool = pool })
+  local ok, err = sock:connect(host, port, pool_options[pool])
   if not ok then return ex:fail(explain_connect(err, host)) end
+  if sock:getreusedtimes() == 0 then
+    -- a new connection waited for connect (and TLS): what is left bounds the rest
+    local left = left_ms(deadline)
+    sock:settimeouts(left, left, left)
+  end
   if tls and sock:getreusedtimes() == 0 then
-    sock:settimeouts(left_ms(), left_ms(), left_ms())
     -- When the handshake ends within its first step and verification fails,
     -- this lua-resty-core raises an assertion instead of returning the error (and
     -- with `false` it would report success on a closed socket): caught here and
@@ -86,17 +98,20 @@ local function attempt(ex, host, port, tls, pool, timeout, send_body)
       sock:close()
       return ex:fail(explain_tls(herr, host))
     end
+    local left = left_ms(deadline)
+    sock:settimeouts(left, left, left)
   end
-  sock:settimeouts(left_ms(), left_ms(), left_ms())
   local sent, serr = sock:send(ex:request())
   if sent and send_body then sent, serr = send_body(sock) end
   if not sent then return fail_io(ex, sock, serr, "sending") end
+  local first = not send_body  -- after a streamed body, the read gets what is left
   while true do
     if now() >= deadline then
       sock:close()
       return ex:fail("timeout", format("no complete reply within %g s", timeout))
     end
-    sock:settimeout(left_ms())
+    if not first then sock:settimeout(left_ms(deadline)) end  -- the rest of the budget
+    first = false
     local data, rerr = sock:receiveany(RECEIVE_BYTES)
     local verdict, delay
     if data then
