@@ -111,7 +111,8 @@ asan-run:
 
 check-memory: valgrind asan
 
-# One benchmark run, one table (bench/README.md); BENCH_SECONDS, BENCH_SKIP_NODE, BENCH_CPU.
+# One benchmark run, one table (bench/README.md); BENCH_SECONDS, BENCH_SKIP_NODE, BENCH_CPU,
+# BENCH_SKIP_NGINX, BENCH_NGINX_SECONDS.
 bench: deps
 	bench/run
 
