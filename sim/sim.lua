@@ -117,6 +117,10 @@ local BODIES = {
     "application/json" },
   -- valid JSON that is not an object or an array
   scalar = { '"just a string"', "application/json" },
+  -- a number no double holds (a decoder would make it infinity), and one that is
+  -- only text in a string
+  overflow = { '{"phone_numbers":[],"n":1e400}', "application/json" },
+  ["overflow-text"] = { '{"phone_numbers":[],"note":"1e400"}', "application/json" },
   -- nested, invalid-utf8, huge-string, huge-envelope are built in init()
 }
 

@@ -190,6 +190,17 @@ describe("replies", function()
     c:close()
   end)
 
+  it("with a number too large for a double are a validation error, not infinity", function()
+    local c = support.client{ mode = "body/200/overflow" }
+    local e = support.raises(c.phone_numbers, c)
+    assert.equal("APIResponseValidationError", e.type)
+    assert.matches("too large for a double", e.message)
+    c:close()
+    c = support.client{ mode = "body/200/overflow-text" }
+    assert.equal("1e400", c:phone_numbers().note)  -- the same text in a string is fine
+    c:close()
+  end)
+
   it("cap a huge envelope message, so tostring stays short", function()
     local c = support.client{ mode = "body/500/huge-envelope", max_retries = 0 }
     local e = support.raises(c.phone_numbers, c)

@@ -456,6 +456,7 @@ void linq_push_success(lua_State *L, const linq_call *k, long status, int attemp
 {
     linq_client *c = k->c;
     linq_failure f;
+    int overflow;
 
     if ((k->op != NULL && k->op->is_void) || k->no_result || status == 204 || status == 205) {
         lua_newtable(L);
@@ -471,6 +472,7 @@ void linq_push_success(lua_State *L, const linq_call *k, long status, int attemp
         raise_failure(L, k, &f, 0);
     }
     linq_json_mend_surrogates(c->resp.body.data, c->resp.body.len);
+    overflow = linq_json_may_overflow(c->resp.body.data, c->resp.body.len);
     lua_pushlstring(L, c->resp.body.data, c->resp.body.len);
     /* Lua has its own copy now: a large buffer goes before the decode, which is
      * when the most memory is in use. */
@@ -493,6 +495,10 @@ void linq_push_success(lua_State *L, const linq_call *k, long status, int attemp
     lua_remove(L, -2);
     if (lua_type(L, -1) != LUA_TTABLE) {
         f.message = "the response body is JSON but not an object or an array";
+        raise_failure(L, k, &f, 0);
+    }
+    if (overflow && !linq_json_all_finite(L, -1)) {
+        f.message = "the response body has a number too large for a double";
         raise_failure(L, k, &f, 0);
     }
     linq_json_integers(L, lua_gettop(L));

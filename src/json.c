@@ -576,3 +576,66 @@ void linq_json_mend_surrogates(char *s, size_t len)
         p += 6;
     }
 }
+
+/* Whether the text may hold a number too large for a double (an exponent of three
+ * or more digits after a digit): a fast scan, so the slow check below runs only
+ * for a body that has one (or such text inside a string). */
+int linq_json_may_overflow(const char *s, size_t len)
+{
+    const char *p = s, *end = s + len;
+
+    while (p < end) {
+        const char *e = p;
+        while (e < end && (*e | 32) != 'e')
+            e++;
+        if (e == end)
+            return 0;
+        if (e > s && e[-1] >= '0' && e[-1] <= '9') {
+            const char *d = e + 1;
+            size_t digits = 0;
+            if (d < end && (*d == '+' || *d == '-'))
+                d++;
+            while (d < end && *d >= '0' && *d <= '9') {
+                d++;
+                digits++;
+            }
+            if (digits >= 3)
+                return 1;
+        }
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int finite_in(lua_State *L, int t, int depth)
+{
+    if (depth > 1000 || !lua_checkstack(L, 3))
+        return 1;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int ok = 1;
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            double d = (double)lua_tonumber(L, -1);
+            ok = isfinite(d);
+        } else if (lua_type(L, -1) == LUA_TTABLE) {
+            ok = finite_in(L, lua_gettop(L), depth + 1);
+        }
+        lua_pop(L, 1);
+        if (!ok) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int linq_json_all_finite(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return isfinite((double)lua_tonumber(L, idx));
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return 1;
+    if (idx < 0)
+        idx = lua_gettop(L) + idx + 1;
+    return finite_in(L, idx, 0);
+}

@@ -262,6 +262,10 @@ void linq_upload_register(lua_State *L);
  * \uFFFD (the same length): Node writes them for a cut emoji, and the decoder
  * would refuse the whole reply for one. */
 void linq_json_mend_surrogates(char *s, size_t len);
+/* lua-cjson reads 1e400 as infinity: a quick look at the text for such a number,
+ * then, only when it may hold one, a walk of the decoded value for any. */
+int linq_json_may_overflow(const char *s, size_t len);
+int linq_json_all_finite(lua_State *L, int idx);
 
 /* A random (v4) UUID from the operating system's CSPRNG, 36 characters + NUL. */
 int linq_uuid4(char out[37]);
