@@ -574,6 +574,23 @@ MODES.trailer = function(segs, n)
   return ngx.exit(444)
 end
 
+-- traced/<CODE>[/id=<ID>] (no auth): CODE with a JSON body whose top-level
+-- trace_id is the only id of the reply (no x-request-id, no x-trace-id header).
+MODES.traced = function(segs, n)
+  local status = http_status(segs[2])
+  local o = params(segs, 3, n)
+  if not status or not o then return fail(404) end
+  note(o)
+  local sock = ngx.req.socket(true)
+  if not sock then return fail(500) end
+  local body = status < 300 and '{"phone_numbers":[],"trace_id":"trace-in-body"}'
+    or '{"error":{"status":' .. status .. ',"code":3006,"message":"traced"},' ..
+       '"success":false,"trace_id":"trace-in-body"}'
+  sock:send(format("HTTP/1.1 %d Traced\r\nContent-Type: application/json\r\n" ..
+                   "Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, #body, body))
+  return ngx.exit(444)
+end
+
 -- hits/<ID> (no auth); DELETE resets the counter to 0
 MODES.hits = function(segs, n)
   local id = segs[2]

@@ -350,6 +350,18 @@ describe("replies", function()
     c:close()
   end)
 
+  it("name the request by the body's trace_id when no header names it", function()
+    local c = support.client{ mode = "traced/200" }
+    local _, meta = c:phone_numbers()
+    assert.equal("trace-in-body", meta.request_id)
+    c:close()
+    c = support.client{ mode = "traced/500", max_retries = 0 }
+    local e = support.raises(c.phone_numbers, c)
+    assert.equal("trace-in-body", e.request_id)
+    assert.equal(3006, e.code)
+    c:close()
+  end)
+
   it("decode JSON integers as Lua integers where Lua has them", function()
     local c = api()
     local att = c:create_attachment{ content_type = "image/png", filename = "a.png",
