@@ -112,7 +112,6 @@ end
 local client = linq.new{ api_key = key, base_url = sim .. "/api/partner" }
 local cclient = core.new{ api_key = key, base_url = sim .. "/api/partner" }
 local cosocket = require("linq.cosocket")
-local lean = require("cosocket_lean")
 local capture = ngx.location.capture
 -- ngx.location.capture is left out of the calls in a row: nginx keeps every
 -- subrequest of a request until the request ends, so thousands in one handler cost
@@ -124,8 +123,6 @@ local FRONTS = {
   end },
   -- lua/linq/cosocket.lua called directly, without nginx.lua's check, phase and pcall
   { "linq_direct", function() assert(cosocket.call(cclient, "phone_numbers").phone_numbers) end },
-  -- bench/nginx/cosocket_lean.lua: the suggested Lua-side changes
-  { "linq_lean", function() assert(lean.call(cclient, "phone_numbers").phone_numbers) end },
   { "hand", function() assert(hand.get(PATH).phone_numbers) end },
   { "capture", function()
     local r = capture("/_up/0")

@@ -153,8 +153,6 @@ return function(dir, read)
     local CALLS = {
       { "linq", "linq", "linq: client:phone_numbers()" },
       { "linq_direct", "linq", "linq: lua/linq/cosocket.lua's call() directly, without nginx.lua's dispatch" },
-      { "linq_lean", "linq", "linq: bench/nginx/cosocket_lean.lua, cosocket.lua with the suggested Lua-side "
-        .. "changes" },
       { "hand", "hand-written", "hand-written client" },
     }
     for _, f in ipairs(CALLS) do
