@@ -312,6 +312,19 @@ MODES.lag = function(segs, n, api_path)
   return send(status, body, ctype)
 end
 
+-- hangup-reused[/id=<ID>][/...]: a request that arrives on a kept-alive connection
+-- is handled by the normal API (its state changes happen) and the connection is then
+-- closed without a byte of reply, as a server that crashes after acting does; the
+-- first request of a connection is answered. A client that silently sends again on
+-- a fresh connection acts twice.
+MODES["hangup-reused"] = function(segs, n, api_path)
+  local o = admit(true, segs, 2, n)
+  if not o then return end
+  local status, body, ctype = api(api_path, o.ns)
+  if tonumber(ngx.var.connection_requests) > 1 then return ngx.exit(444) end
+  return send(status, body, ctype)
+end
+
 -- ns/<name>[/...]: the normal API in namespace <name> (its own empty store;
 -- the phone numbers of the data file are in every namespace).
 MODES.ns = function(segs, n, api_path)
@@ -446,6 +459,18 @@ MODES.bigheader = function(segs, n, api_path)
   local o = admit(bytes and bytes >= 1 and bytes <= MAX_HEADER, segs, 3, n)
   if not o then return end
   ngx.header["x-padding"] = rep("x", bytes)
+  return send(api(api_path, o.ns))
+end
+
+-- headers/<N>/<BYTES>[/id=<ID>]: the normal answer plus N headers "x-pad-<i>: <BYTES x>":
+-- a header block too large in total with no line too long.
+MODES.headers = function(segs, n, api_path)
+  local count, bytes = uint(segs[2]), uint(segs[3])
+  local o = admit(count and bytes and count >= 1 and count <= 1000 and bytes >= 1
+                  and count * bytes <= MAX_HEADER, segs, 4, n)
+  if not o then return end
+  local pad = rep("x", bytes)
+  for i = 1, count do ngx.header["x-pad-" .. i] = pad end
   return send(api(api_path, o.ns))
 end
 

@@ -85,7 +85,8 @@ describe("faults", function()
 
   it("a huge response header", function()
     local e = fails("bigheader/1048576")
-    assert.equal("APIConnectionError", e.type)  -- libcurl refuses a header line over 100 KiB
+    assert.equal("APIResponseValidationError", e.type)  -- over libcurl's 100 KiB a line
+    assert.equal(1, e.attempts)
     local ok, res = call("bigheader/50000")
     assert.is_true(ok, tostring(res))
     assert.equal(2, #res.phone_numbers)

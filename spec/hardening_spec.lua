@@ -259,6 +259,105 @@ describe("chunked trailers", function()
   end)
 end)
 
+describe("a POST on a kept-alive connection the server drops without replying", function()
+  -- hangup-reused: the server acts on a request that came on a reused connection,
+  -- then closes it without a reply; libcurl would send it again on a new connection.
+  local function setup(max_retries)
+    local id, ns = support.id(), "spec-" .. support.id()
+    local c = support.client{ mode = "hangup-reused/id=" .. id .. "/ns=" .. ns,
+                              max_retries = max_retries }
+    c:list_chats()  -- the first request of the connection is answered
+    return c, id, ns
+  end
+  local function subscriptions(ns)
+    local c = support.client{ mode = "ns/" .. ns }
+    local res = c:list_webhook_subscriptions()
+    c:close()
+    return #res.subscriptions
+  end
+  local params = { target_url = "https://x.test/h", subscribed_events = { "message.sent" } }
+
+  it("is sent once when no retry is allowed, and the call says it failed", function()
+    local c, id, ns = setup(0)
+    local e = support.raises(c.create_webhook_subscription, c, params)
+    assert.equal("APIConnectionError", e.type)
+    assert.equal(1, e.attempts)
+    assert.matches("reused connection", e.message)
+    assert.equal(2, support.hits(id))          -- the GET and one POST, not two
+    assert.equal(1, subscriptions(ns))
+    c:close()
+  end)
+
+  it("is sent again only as a counted attempt", function()
+    local c, id, ns = setup(1)
+    -- the server took the first send; the second, a counted retry, meets it
+    local e = support.raises(c.create_webhook_subscription, c, params)
+    assert.equal("ConflictError", e.type)
+    assert.equal(2, e.attempts)
+    assert.equal(3, support.hits(id))
+    assert.equal(1, subscriptions(ns))
+    -- a send with an idempotency key is safe to retry: the server answers the first
+    local chat = c:create_chat{ from = "+12025551234", to = { "+12025550100" },
+                                message = { parts = { { type = "text", value = "hi" } } } }
+    assert.is_string(chat.chat.id)
+    c:close()
+  end)
+
+  it("is not a concern for a GET, which libcurl may send again unseen", function()
+    local c, id = setup(0)
+    local res, meta = c:list_chats()
+    assert.same({}, res.chats)
+    assert.equal(1, meta.attempts)
+    assert.equal(3, support.hits(id))
+    c:close()
+  end)
+end)
+
+describe("response headers", function()
+  it("over libcurl's limits are a validation error, not a retried connection failure", function()
+    local function fails(mode)
+      return support.raises(function() return support.client{ mode = mode }:phone_numbers() end)
+    end
+    local e = fails("bigheader/102500")
+    assert.equal("APIResponseValidationError", e.type)
+    assert.matches("line is longer than 100 KiB", e.message)
+    assert.equal(1, e.attempts)
+    e = fails("headers/40/10000")
+    assert.equal("APIResponseValidationError", e.type)
+    assert.matches("larger than 256 KiB", e.message)
+    local res = support.client{ mode = "headers/24/10000" }:phone_numbers()
+    assert.equal(2, #res.phone_numbers)
+  end)
+end)
+
+describe("running out of file descriptors", function()
+  it("is reported as EMFILE, not as a server that refused the connection", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "wb"))
+    f:write(string.format([[
+      package.path = './lua/?.lua;' .. package.path
+      local linq = require("linq")
+      local c = linq.new{ api_key = %q, base_url = %q, max_retries = 0 }
+      local files = {}
+      for _ = 1, 1000 do
+        local file = io.open("/dev/null")
+        if not file then break end
+        files[#files + 1] = file
+      end
+      local ok, e = pcall(c.phone_numbers, c)
+      for _, file in ipairs(files) do file:close() end
+      io.write(ok and "ok" or e.type .. ": " .. e.message, " / ", tostring(c:phone_numbers() ~= nil))
+    ]], support.key, support.base()))
+    f:close()
+    local out = support.read_command("sh -c 'ulimit -n 64; " .. support.lua .. " " .. script ..
+                                     " 2>&1'")
+    os.remove(script)
+    assert.matches("APIConnectionError: no socket could be opened: the process has too many " ..
+                   "open files (EMFILE)", out, 1, true)
+    assert.matches("true$", out)
+  end)
+end)
+
 describe("Ctrl-C during a wait between attempts", function()
   it("ends the call instead of sleeping on", function()
     local id = support.id()

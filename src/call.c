@@ -6,6 +6,7 @@
  * building tables, the error object itself) leaves nothing owned only by a C local,
  * and the client's busy flag and per-call header list are always reset. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <strings.h>
@@ -429,8 +430,11 @@ int linq_judge_attempt(linq_client *c, int attempt, int max_retries, int transpo
     if (c->resp.too_large) {
         f->type = "APIResponseValidationError";
         f->status = status;
-        f->message = c->resp.too_large == 2 ? "the response headers are larger than 1 MiB"
-                                            : "the response body is larger than max_body_size";
+        f->message = c->resp.too_large == LINQ_TOO_LARGE_BODY
+                         ? "the response body is larger than max_body_size"
+                     : c->resp.too_large == LINQ_TOO_LARGE_HEADER_LINE
+                         ? "a response header line is longer than 100 KiB"
+                         : "the response headers are larger than 256 KiB";
         return LINQ_ATTEMPT_FAILED;
     }
     if (transport_code != CURLE_OK) {
@@ -516,6 +520,29 @@ int linq_finish_call(lua_State *L, const linq_call *k, int verdict, linq_failure
     return 2;
 }
 
+int linq_curl_outcome(linq_response *r, CURLcode rc, const char *errbuf, const char **message)
+{
+    *message = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (rc == CURLE_ABORTED_BY_CALLBACK && r->resend_refused) {
+        *message = "the server closed a reused connection without replying; a POST or PATCH "
+                   "is not sent again within one attempt, as the server may have acted on it";
+        return CURLE_GOT_NOTHING;
+    }
+    if (rc == CURLE_OUT_OF_MEMORY && r->in_header_block) {
+        /* How libcurl refuses a header line over CURL_MAX_HTTP_HEADER: the line
+         * never reaches linq_on_header. */
+        r->too_large = LINQ_TOO_LARGE_HEADER_LINE;
+        return rc;
+    }
+    if (rc == CURLE_COULDNT_CONNECT && (r->socket_errno == EMFILE || r->socket_errno == ENFILE))
+        *message = r->socket_errno == EMFILE
+                       ? "no socket could be opened: the process has too many open files "
+                         "(EMFILE); close clients you no longer need, or raise `ulimit -n`"
+                       : "no socket could be opened: the system has too many open files "
+                         "(ENFILE)";
+    return rc;
+}
+
 /* Arguments: the linq_call (light userdata), the JSON decoder, the error metatable. */
 static int perform_call(lua_State *L)
 {
@@ -529,19 +556,19 @@ static int perform_call(lua_State *L)
 
     if (k->easy == NULL && !configure(k))
         return luaL_error(L, "linq: out of memory setting up the request");
+    c->resp.send_once = strcmp(k->method, "POST") == 0 || strcmp(k->method, "PATCH") == 0;
     for (attempt = 1;; attempt++) {
-        CURLcode rc;
+        const char *message;
+        int rc;
 
         if (k->rewind != NULL && !k->rewind(k->rewind_data))
             return luaL_error(L, "linq: could not rewind the upload for another attempt");
         linq_response_reset(&c->resp);
         c->errbuf[0] = '\0';
-        rc = curl_easy_perform(h);
+        rc = linq_curl_outcome(&c->resp, curl_easy_perform(h), c->errbuf, &message);
         status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        verdict = linq_judge_attempt(c, attempt, k->max_retries, rc,
-                                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc), status,
-                                     &f, &delay);
+        verdict = linq_judge_attempt(c, attempt, k->max_retries, rc, message, status, &f, &delay);
         if (verdict != LINQ_ATTEMPT_RETRY)
             break;
         if (!linq_sleep(delay)) {

@@ -279,17 +279,21 @@ static void check_ca_file(lua_State *L, const char *path)
                                                "(no BEGIN CERTIFICATE line)", path));
 }
 
-int linq_setup_transfer(CURL *h, linq_client *c)
+int linq_setup_transfer(CURL *h, linq_client *c, linq_response *r, char *errbuf)
 {
     CURLcode rc = CURLE_OK;
 
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, c->errbuf);
+    SET(CURLOPT_ERRORBUFFER, errbuf);
     SET(CURLOPT_WRITEFUNCTION, linq_on_body);
-    SET(CURLOPT_WRITEDATA, &c->resp);
+    SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, linq_on_header);
-    SET(CURLOPT_HEADERDATA, &c->resp);
+    SET(CURLOPT_HEADERDATA, r);
+    SET(CURLOPT_PREREQFUNCTION, linq_on_prereq);
+    SET(CURLOPT_PREREQDATA, r);
+    SET(CURLOPT_OPENSOCKETFUNCTION, linq_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, r);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -311,7 +315,7 @@ static int setup_handle(linq_client *c)
 {
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     CURL *h = c->curl;
-    CURLcode rc = linq_setup_transfer(h, c) ? CURLE_OK : CURLE_FAILED_INIT;
+    CURLcode rc = linq_setup_transfer(h, c, &c->resp, c->errbuf) ? CURLE_OK : CURLE_FAILED_INIT;
 
     /* gzip alone, by name: with "" libcurl rebuilds its list of every encoding on
      * each request, and a longer list costs more per call (callgrind: "" 128.7k,

@@ -137,10 +137,6 @@ static int commit_header(linq_exchange *ex)
         vstart++;
     while (vend > vstart && (ex->value.data[vend - 1] == ' ' || ex->value.data[vend - 1] == '\t'))
         vend--;
-    if (h->len + ex->field.len + (vend - vstart) + 2 > LINQ_MAX_HEADER_BYTES) {
-        ex->view.resp.too_large = 2;
-        return -1;
-    }
     if (memchr(ex->field.data, '\0', ex->field.len)
         || (vend > vstart && memchr(ex->value.data + vstart, '\0', vend - vstart))) {
         ex->field.len = ex->value.len = 0;  /* the store is NUL-separated */
@@ -161,18 +157,32 @@ static int commit_header(linq_exchange *ex)
     return 0;
 }
 
+/* The limits libcurl's transport has (linq.h), counted as the bytes of
+ * "name: value\r\n" lines: the same reply fails the same way on every transport. */
+static int within_header_limits(linq_exchange *ex, size_t n)
+{
+    linq_response *r = &ex->view.resp;
+
+    r->header_bytes += n;
+    if (ex->field.len + ex->value.len + n + 4 > LINQ_MAX_HEADER_LINE)
+        r->too_large = LINQ_TOO_LARGE_HEADER_LINE;
+    else if (r->header_bytes > LINQ_MAX_HEADER_BYTES)
+        r->too_large = LINQ_TOO_LARGE_HEADERS;
+    return !r->too_large;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     linq_exchange *ex = p->data;
     if (ex->headers_complete)
         return 0;  /* a trailer: not a header of the reply */
+    if (ex->in_value || ex->field.len == 0)
+        ex->view.resp.header_bytes += 4;  /* a new line: its ": " and line end */
     if (ex->in_value && commit_header(ex) != 0)
         return -1;
     ex->in_value = 0;
-    if (ex->field.len + n > LINQ_MAX_HEADER_BYTES) {
-        ex->view.resp.too_large = 2;
+    if (!within_header_limits(ex, n))
         return -1;
-    }
     return linq_buf_append(&ex->field, at, n) ? 0 : -1;
 }
 
@@ -182,10 +192,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     if (ex->headers_complete)
         return 0;
     ex->in_value = 1;
-    if (ex->value.len + n > LINQ_MAX_HEADER_BYTES) {
-        ex->view.resp.too_large = 2;
+    if (!within_header_limits(ex, n))
         return -1;
-    }
     return linq_buf_append(&ex->value, at, n) ? 0 : -1;
 }
 
@@ -483,6 +491,10 @@ void linq_exchange_register(lua_State *L)
     };
     int i;
 
+    /* http-parser's own cap (80 KiB for a whole block by default) would stop a reply
+     * that libcurl reads; set above linq's limits so they are the ones that apply.
+     * The setting is process-wide, and only ever raised. */
+    http_parser_set_max_header_size((uint32_t)(LINQ_MAX_HEADER_BYTES + (16 << 10)));
     luaL_newmetatable(L, EXCHANGE_MT);
     lua_pushliteral(L, EXCHANGE_MT);
     lua_setfield(L, -2, "__name");

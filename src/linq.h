@@ -20,8 +20,12 @@
 #define LINQ_DEFAULT_MAX_RETRIES 2
 #define LINQ_DEFAULT_MAX_RETRY_DELAY 60.0
 #define LINQ_DEFAULT_MAX_BODY ((size_t)64 << 20)
-/* Response headers beyond this are a misbehaving server, not an API reply. */
-#define LINQ_MAX_HEADER_BYTES ((size_t)1 << 20)
+/* Response headers beyond these are a misbehaving server, not an API reply.  libcurl
+ * refuses a header line over 100 KiB (CURL_MAX_HTTP_HEADER) and a header block over
+ * 300 KiB; linq stops at a block of 256 KiB, so every transport meets the same limits
+ * and reports them as the same error, never as a retried connection failure. */
+#define LINQ_MAX_HEADER_LINE ((size_t)100 << 10)
+#define LINQ_MAX_HEADER_BYTES ((size_t)256 << 10)
 /* A body buffer grown past this by one large reply is released once Lua has the
  * body: a client (one per pool thread in nginx) must not hold megabytes forever. */
 #define LINQ_KEEP_BUFFER_BYTES ((size_t)1 << 20)
@@ -89,16 +93,30 @@ void linq_buf_release_if_larger(linq_buf *b, size_t keep);
 void linq_buf_free(linq_buf *b);
 
 /* ---- response.c: what one HTTP attempt brought back, filled by curl callbacks ---- */
+enum { LINQ_TOO_LARGE_BODY = 1, LINQ_TOO_LARGE_HEADERS, LINQ_TOO_LARGE_HEADER_LINE };
+
 typedef struct linq_response {
     linq_buf body;
     linq_buf headers;        /* "name\0value\0" pairs, names lower-cased */
     size_t max_body;
-    int too_large;           /* 1: the body passed max_body, 2: the headers passed theirs */
+    size_t header_bytes;     /* as received, status lines and line ends included */
+    int too_large;           /* LINQ_TOO_LARGE_*, 0 when within the limits */
+    int in_header_block;     /* a status line came and its block has not ended */
     int headers_done;        /* the header block ended: later fields are trailers */
+    int send_once;           /* a POST or PATCH: libcurl must not re-send it unseen */
+    int sends;               /* times libcurl was about to send this attempt */
+    int resend_refused;      /* linq stopped libcurl's silent re-send */
+    int socket_errno;        /* why the last socket could not be made, or 0 */
 } linq_response;
 
 size_t linq_on_body(char *ptr, size_t size, size_t nmemb, void *userdata);
 size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata);
+/* CURLOPT_PREREQFUNCTION: refuses a second send of one attempt of a POST or PATCH. */
+int linq_on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+                   int conn_primary_port, int conn_local_port);
+/* CURLOPT_OPENSOCKETFUNCTION: remembers why a socket could not be made (EMFILE). */
+curl_socket_t linq_open_socket(void *userdata, curlsocktype purpose,
+                               struct curl_sockaddr *address);
 const char *linq_response_header(const linq_response *r, const char *lower_name);
 void linq_response_reset(linq_response *r);
 void linq_response_free(linq_response *r);
@@ -154,7 +172,7 @@ int linq_append_header(struct curl_slist **list, lua_State *L, int name_idx, int
 int linq_client_new(lua_State *L);
 /* What every transfer of c sets on a handle: the callbacks into c's reply, no
  * redirects, TLS verified against c's trust, http and https only. */
-int linq_setup_transfer(CURL *h, linq_client *c);
+int linq_setup_transfer(CURL *h, linq_client *c, linq_response *r, char *errbuf);
 void linq_client_free(linq_client *c);    /* what close does; idempotent */
 /* Registers the client metatable and leaves its methods table on the stack; expects
  * the module upvalues on top. */
@@ -210,6 +228,9 @@ void linq_init_call(linq_call *k, linq_client *c, const char *method);
 void linq_read_call_options(lua_State *L, int arg, linq_call *k, const char *const names[]);
 void linq_assemble_headers(lua_State *L, linq_call *k);
 int linq_run_call(lua_State *L, linq_call *k);
+/* What a libcurl transfer's end means, whichever interface ran it: the code to judge
+ * (a refused re-send reads as a connection lost before the reply) and its message. */
+int linq_curl_outcome(linq_response *r, CURLcode rc, const char *errbuf, const char **message);
 
 /* Judging an attempt and finishing a call: shared by the libcurl loop (call.c)
  * and the exchanges that other transports drive (exchange.c). */

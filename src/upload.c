@@ -72,7 +72,7 @@ static int setup(upload_state *u, linq_client *c, const char *url, curl_off_t si
     CURLcode rc = CURLE_OK;
 
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(u->easy, opt, val)
-    if (!linq_setup_transfer(u->easy, c))  /* the client's safety and trust settings */
+    if (!linq_setup_transfer(u->easy, c, &c->resp, c->errbuf))  /* the client's safety and trust settings */
         return 0;
     SET(CURLOPT_URL, url);
     SET(CURLOPT_UPLOAD, 1L);
