@@ -30,9 +30,11 @@ build = {
       ["linq.paging"] = "lua/linq/paging.lua",
       ["linq.upload"] = "lua/linq/upload.lua",
       ["linq.replay"] = "lua/linq/replay.lua",
+      ["linq.batch"] = "lua/linq/batch.lua",
       ["linq.core"] = {
          sources = {
-            "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c", "src/exchange.c",
+            "src/batch.c", "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",
+            "src/exchange.c",
             "src/json.c",
             "src/meta.c", "src/module.c", "src/operation.c", "src/operations.c",
             "src/options.c", "src/response.c", "src/retry.c", "src/upload.c", "src/url.c",

@@ -733,7 +733,7 @@ int linq_client_request(lua_State *L)
             k.body_len = c->body.len;
         }
     }
-    if (lua_toboolean(L, lua_upvalueindex(LINQ_UV_PREPARE)))
-        return linq_exchange_push(L, &k);  /* another transport moves the bytes */
+    if (linq_stage_of_caller(L) != LINQ_STAGE_NONE)  /* another transport moves the bytes */
+        return linq_exchange_push(L, &k, linq_stage_of_caller(L));
     return linq_run_call(L, &k);
 }

@@ -75,6 +75,9 @@ static void free_client(linq_client *c)
         curl_easy_cleanup(c->curl);
         c->curl = NULL;
     }
+    /* A batch still running keeps the pool (and its connections) until it ends. */
+    linq_pool_release(c->pool);
+    c->pool = NULL;
     curl_slist_free_all(c->base_headers);
     curl_slist_free_all(c->call_headers);
     c->base_headers = c->call_headers = NULL;

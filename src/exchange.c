@@ -23,36 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "linq.h"
-
-#define EXCHANGE_MT "linq.Exchange"
-
-enum { EX_SENDING, EX_DONE, EX_FAILED };
-
-typedef struct linq_exchange {
-    /* What a reply needs of the client, copied: the key (to redact it), the retry
-     * cap and generator, max_body_size; and the reply of the current attempt. */
-    linq_client view;
-    const linq_op *op;            /* a static row */
-    int no_result;
-    char *idempotency_key;
-    linq_buf request;             /* the bytes of one attempt */
-    char *host;
-    int port, tls;
-    long timeout_ms;
-    int max_retries, attempt;
-    double waited;
-    int state;
-    linq_failure failure;
-    char message[1024];           /* a transport's failure; advice included, never cut */
-    long status;
-    http_parser parser;
-    int in_value;                 /* the last header callback was a value */
-    linq_buf field, value;        /* the header field being read */
-    int complete;                 /* the reply has been read whole */
-    int headers_complete;         /* later header fields are a chunked body's trailers */
-    int reusable;                 /* the last attempt left the connection fit for another */
-} linq_exchange;
+#include "exchange.h"
 
 /* ---------- building the request ---------- */
 
@@ -407,7 +378,10 @@ static void exchange_free(linq_exchange *ex)
     linq_key_free(&ex->view);
     free(ex->idempotency_key);
     free(ex->host);
-    ex->idempotency_key = ex->host = NULL;
+    free(ex->url);
+    curl_slist_free_all(ex->headers);
+    ex->headers = NULL;
+    ex->idempotency_key = ex->host = ex->url = NULL;
     linq_response_free(&ex->view.resp);
     linq_buf_free(&ex->request);
     linq_buf_free(&ex->field);
@@ -440,7 +414,32 @@ static char *copy_bytes(const char *s, size_t n)
     return p;
 }
 
-int linq_exchange_push(lua_State *L, linq_call *k)
+int linq_stage_of_caller(lua_State *L)
+{
+    return (int)lua_tointeger(L, lua_upvalueindex(LINQ_UV_PREPARE));
+}
+
+/* What a libcurl handle of a batch needs, copied: the exchange outlives the call's
+ * buffers in the client (the client's next call reuses them). */
+static void stage_for_curl(lua_State *L, linq_exchange *ex, const linq_call *k)
+{
+    const struct curl_slist *l;
+
+    ex->url = copy_bytes(k->url, strlen(k->url));
+    if (ex->url == NULL)
+        luaL_error(L, "linq: out of memory");
+    for (l = k->headers; l != NULL; l = l->next) {
+        struct curl_slist *grown = curl_slist_append(ex->headers, l->data);
+        if (grown == NULL)
+            luaL_error(L, "linq: out of memory");
+        ex->headers = grown;
+    }
+    ex->has_body = k->body != NULL;
+    if (k->body != NULL && !linq_buf_append(&ex->request, k->body, k->body_len))
+        luaL_error(L, "linq: out of memory");
+}
+
+int linq_exchange_push(lua_State *L, linq_call *k, int stage)
 {
     linq_client *c = k->c;
     linq_exchange *ex;
@@ -466,7 +465,12 @@ int linq_exchange_push(lua_State *L, linq_call *k)
             && (ex->idempotency_key = copy_bytes(k->idempotency_key,
                                                  strlen(k->idempotency_key))) == NULL))
         return luaL_error(L, "linq: out of memory");
-    build_request(L, ex, k);
+    ex->stage = stage;
+    ex->method = k->method;
+    if (stage == LINQ_STAGE_CURL)
+        stage_for_curl(L, ex, k);
+    else
+        build_request(L, ex, k);
     /* The client's buffers and per-call list are free for its next call. */
     if (k->headers != c->accept_list[k->accept]) {
         curl_slist_free_all(c->call_headers);

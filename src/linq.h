@@ -45,8 +45,10 @@
 /* An operation's closure has two more: its row and the name it was registered as. */
 #define LINQ_UV_OP (LINQ_NUPVALUES + 1)
 #define LINQ_UV_OP_NAME (LINQ_NUPVALUES + 2)
-/* true in the closures of core._prepare: build an exchange instead of calling. */
+/* In the closures of core._prepare and core._stage: build an exchange of that kind
+ * (LINQ_STAGE_*) instead of calling; 0 (or none) in the client's own methods. */
 #define LINQ_UV_PREPARE (LINQ_NUPVALUES + 3)
+enum { LINQ_STAGE_NONE, LINQ_STAGE_BYTES, LINQ_STAGE_CURL };
 
 /* ---- operations.c: the API as data ---- */
 enum { LINQ_P_NONE, LINQ_P_BODY, LINQ_P_QUERY };               /* where params go */
@@ -131,6 +133,7 @@ double linq_backoff_delay(int retries_done, double unit_random);
 int linq_sleep(double seconds);
 
 /* ---- client.c ---- */
+typedef struct linq_pool linq_pool;   /* batch.c */
 #define LINQ_KEY_FORMS 4
 typedef struct linq_client {
     CURL *curl;                          /* NULL once closed */
@@ -161,6 +164,7 @@ typedef struct linq_client {
     linq_buf scratch;                    /* query pairs before they are sorted */
     char errbuf[CURL_ERROR_SIZE];
     uint64_t rng;
+    linq_pool *pool;                     /* connections and handles of batches, or NULL */
     int busy;                            /* a call is running: refuse re-entry */
     int close_pending;                   /* __close came during a call: close after it */
     const void *ready;                   /* the handle is set up for exactly this call */
@@ -270,8 +274,15 @@ void linq_json_integers(lua_State *L, int idx);
 size_t linq_number_text(lua_State *L, int idx, char out[64]);
 
 /* ---- exchange.c: a call as a state machine, for transports that move the bytes ---- */
-int linq_exchange_push(lua_State *L, linq_call *k);
+int linq_exchange_push(lua_State *L, linq_call *k, int stage);
 void linq_exchange_register(lua_State *L);   /* expects the module upvalues on top */
+/* The stage of the method running now (its LINQ_UV_PREPARE upvalue). */
+int linq_stage_of_caller(lua_State *L);
+
+/* ---- batch.c: many calls at once over libcurl's multi interface ---- */
+void linq_pool_release(linq_pool *p);    /* drops one owner's hold; the last frees it */
+int linq_batch_new(lua_State *L);
+void linq_batch_register(lua_State *L);
 
 /* ---- upload.c ---- */
 int linq_upload(lua_State *L);

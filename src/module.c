@@ -44,6 +44,7 @@ int luaopen_linq_core(lua_State *L)
         {"_operations", linq_operations},
         {"_upload", linq_upload},
         {"_prepare_upload", linq_prepare_upload},
+        {"_batch", linq_batch_new},
         {NULL, NULL}
     };
     int json, i;
@@ -70,6 +71,7 @@ int luaopen_linq_core(lua_State *L)
     linq_meta_register(L);
     linq_upload_register(L);
     linq_exchange_register(L);
+    linq_batch_register(L);
 
     lua_createtable(L, 0, 6);
     for (i = 0; i < LINQ_NUPVALUES; i++)
@@ -101,11 +103,25 @@ int luaopen_linq_core(lua_State *L)
             lua_pushvalue(L, json + 1 + i);
         lua_pushnil(L);           /* no row; the name its errors give, wherever it is called */
         lua_pushliteral(L, "request");
-        lua_pushboolean(L, 1);
+        lua_pushinteger(L, LINQ_STAGE_BYTES);
         lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
         lua_setfield(L, prepare, "request");
-        linq_register_operations(L, prepare, json + 1, 1);
+        linq_register_operations(L, prepare, json + 1, LINQ_STAGE_BYTES);
     }
     lua_setfield(L, -2, "_prepare");
+    /* For client:all (batch.c): the same, staged for a libcurl handle of a batch. */
+    lua_createtable(L, 0, 70);
+    {
+        int stage = lua_gettop(L);
+        for (i = 0; i < LINQ_NUPVALUES; i++)
+            lua_pushvalue(L, json + 1 + i);
+        lua_pushnil(L);
+        lua_pushliteral(L, "request");
+        lua_pushinteger(L, LINQ_STAGE_CURL);
+        lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
+        lua_setfield(L, stage, "request");
+        linq_register_operations(L, stage, json + 1, LINQ_STAGE_CURL);
+    }
+    lua_setfield(L, -2, "_stage");
     return 1;
 }

@@ -477,7 +477,7 @@ int linq_operation_call(lua_State *L)
     if (constant_url && k.body == NULL && k.idempotency_key == NULL && !k.headers_idx
         && k.timeout_ms == c->timeout_ms)
         k.ready_key = op;  /* a repeat of this call can reuse the handle as it is */
-    if (lua_toboolean(L, lua_upvalueindex(LINQ_UV_PREPARE)))
-        return linq_exchange_push(L, &k);  /* another transport moves the bytes */
+    if (linq_stage_of_caller(L) != LINQ_STAGE_NONE)  /* another transport moves the bytes */
+        return linq_exchange_push(L, &k, linq_stage_of_caller(L));
     return linq_run_call(L, &k);
 }

@@ -332,7 +332,7 @@ void linq_register_operations(lua_State *L, int methods, int first_uv, int prepa
             lua_pushvalue(L, first_uv + u);
         lua_pushlightuserdata(L, (void *)op);
         lua_pushstring(L, name);   /* the name errors give: the alias keeps its own */
-        lua_pushboolean(L, prepare);
+        lua_pushinteger(L, prepare);
         lua_pushcclosure(L, linq_operation_call, LINQ_NUPVALUES + 3);
         lua_setfield(L, methods, name);
     }

@@ -198,7 +198,7 @@ int linq_prepare_upload(lua_State *L)
     k.body_len = (size_t)size;
     k.body_streamed = 1;
     k.no_result = 1;
-    return linq_exchange_push(L, &k);
+    return linq_exchange_push(L, &k, LINQ_STAGE_BYTES);
 }
 
 void linq_upload_register(lua_State *L)

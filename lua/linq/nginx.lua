@@ -12,6 +12,7 @@ local core = require("linq.core")
 local cosocket = require("linq.cosocket")
 local paging = require("linq.paging")
 local upload = require("linq.upload")
+local batch = require("linq.batch")
 
 local M = {}
 
@@ -196,6 +197,64 @@ function methods.upload_attachment(self, spec, opts)
   if not ok then reraise(res, 2) end
   return res, meta
 end
+
+-- client:all and client:each_result: the calls staged by the C core exactly as
+-- plain Lua stages them (every entry checked before any traffic), each run by a
+-- light thread over its own cosocket, at most `concurrency` at once.  Results have
+-- the shape plain Lua gives them.
+local spawn, wait, unpack = ngx.thread.spawn, ngx.thread.wait, table.unpack or unpack  -- luacheck: ignore 143
+
+local function run_one(i, ex)
+  return i, pcall(cosocket.run, ex)
+end
+
+local function each_in_threads(fname, st, calls, opts)
+  local concurrency = batch.concurrency(fname, opts)
+  local staged, n = batch.stage_all(fname, st.client, calls, core._prepare)
+  local running, thread_of, started = {}, {}, 0
+  return function()
+    while #running < concurrency and started < n do
+      started = started + 1
+      local t = spawn(run_one, started, staged[started])
+      running[#running + 1] = t
+      thread_of[started] = t
+    end
+    if #running == 0 then return nil end
+    -- wait() gives the first to end (already ended ones first) and its returns:
+    -- the index says which thread it was
+    local alive, i, ok, res, meta = wait(unpack(running))
+    if not alive then error(i, 0) end  -- a bug in this file, not a failed call
+    for k = 1, #running do
+      if running[k] == thread_of[i] then
+        table.remove(running, k)
+        break
+      end
+    end
+    thread_of[i] = nil
+    if ok then return { ok = true, res = res, meta = meta }, i end
+    return { ok = false, err = res }, i
+  end
+end
+
+local function batch_method(fname)
+  return function(self, calls, opts)
+    local st = check(self, fname)
+    local phase = get_phase()
+    if phase == "init" then
+      return in_init(st, function(client, _, ...) return client[fname](client, ...) end,
+                     fname, calls, opts)
+    end
+    if not YIELDING[phase] then blocked(phase) end
+    local ok, iter = pcall(each_in_threads, fname, st, calls, opts)
+    if not ok then reraise(iter, 2) end
+    if fname == "each_result" then return iter end
+    local results = {}
+    for r, i in iter do results[i] = r end
+    return results
+  end
+end
+methods.all = batch_method("all")
+methods.each_result = batch_method("each_result")
 
 function methods.close(self)
   local st = state[self]
