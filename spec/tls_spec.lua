@@ -51,3 +51,20 @@ describe("TLS", function()
     end
   end)
 end)
+
+describe("client:all over HTTPS", function()
+  it("multiplexes the calls of a batch over one HTTP/2 connection", function()
+    local client = linq.new{ api_key = support.key, base_url = tls_url, ca_file = ca,
+                             max_retry_delay = 0 }
+    local calls = {}
+    for i = 1, 8 do calls[i] = { "request", "GET", "/echo/v3/x" } end
+    local results = client:all(calls, { concurrency = 8 })
+    for i = 1, 8 do
+      assert.is_true(results[i].ok, tostring(results[i].err))
+      assert.equal(2, results[i].res.http_version)
+      -- the simulator's connection serial number: one connection carried all eight
+      assert.equal(results[1].res.connection, results[i].res.connection)
+    end
+    client:close()
+  end)
+end)
