@@ -35,7 +35,7 @@ build = {
          sources = {
             "src/batch.c", "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",
             "src/exchange.c",
-            "src/json.c",
+            "src/json.c", "src/log.c",
             "src/meta.c", "src/module.c", "src/operation.c", "src/operations.c",
             "src/options.c", "src/response.c", "src/retry.c", "src/upload.c", "src/url.c",
             "src/uuid.c", "src/webhook.c",

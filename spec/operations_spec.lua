@@ -494,7 +494,8 @@ describe("argument errors", function()
   end)
 
   it("check options and the argument count", function()
-    assert.matches("bad argument #2 to 'get_chat' (unknown option 'timout' (did you mean 'timeout'?))",
+    assert.matches("bad argument #2 to 'get_chat' (unknown option 'timout' (did you mean " ..
+                   "'timeout'?); the options are: timeout, max_retries, headers)",
                    message(function() return client:get_chat("x", { timout = 1 }) end), 1, true)
     assert.matches("bad argument #3 to 'get_chat'",
                    message(function() return client:get_chat("x", {}, 3) end), 1, true)

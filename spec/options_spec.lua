@@ -58,9 +58,12 @@ describe("linq.new", function()
   end)
 
   it("refuses an unknown option and suggests the one meant", function()
-    assert.matches("bad argument #1 to 'new' %(unknown option 'apikey' %(did you mean 'api_key'%?%)%)",
+    assert.matches("bad argument #1 to 'new' %(unknown option 'apikey' %(did you mean 'api_key'%?%); " ..
+                   "the options are: api_key, base_url, timeout, connect_timeout, max_retries, " ..
+                   "headers, ca_file, proxy, max_body_size, max_retry_delay, log_level, logger%)",
                    new_error{ apikey = "k" })
-    assert.matches("unknown option 'colour'", new_error{ api_key = "k", colour = "red" })
+    assert.matches("unknown option 'colour'; the options are: api_key,",
+                   new_error{ api_key = "k", colour = "red" })
   end)
 
   it("refuses options of the wrong type or range", function()

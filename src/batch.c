@@ -222,7 +222,7 @@ static void start_call(linq_batch *b, linq_client *c, int index)
 }
 
 /* Judges the attempt that ended on s, as a lone call's attempt is judged. */
-static void attempt_ended(linq_batch *b, slot *s, CURLcode rc)
+static void attempt_ended(lua_State *L, linq_batch *b, slot *s, CURLcode rc)
 {
     linq_exchange *ex = b->ex[s->index - 1];
     const char *message;
@@ -236,6 +236,12 @@ static void attempt_ended(linq_batch *b, slot *s, CURLcode rc)
     snprintf(ex->message, sizeof ex->message, "%s", message);
     verdict = linq_judge_attempt(&ex->view, ex->attempt, ex->max_retries, code, ex->message,
                                  status, &ex->failure, &delay);
+    if (ex->view.log_level >= LINQ_LOG_INFO) {
+        curl_off_t us = -1;
+        curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME_T, &us);
+        ex->status = status;
+        linq_exchange_log(L, ex, code, verdict, delay, us >= 0 ? (long)(us / 1000) : -1);
+    }
     curl_multi_remove_handle(b->pool->multi, s->easy);
     pool_give(b->pool, s->easy);
     s->easy = NULL;
@@ -353,7 +359,7 @@ static int batch_next(lua_State *L)
                 continue;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             if (s != NULL)
-                attempt_ended(b, s, msg->data.result);
+                attempt_ended(L, b, s, msg->data.result);
         }
         if (b->ended_head != b->ended_tail || (b->ready_head != b->ready_tail
                                                && b->running < b->concurrency))

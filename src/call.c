@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -442,6 +443,10 @@ int linq_judge_attempt(linq_client *c, int attempt, int max_retries, int transpo
                                                              : "APIConnectionError";
         f->curl_code = transport_code;
         f->message = transport_message;
+        if (c->proxy_note != NULL && transport_message != NULL) {
+            snprintf(c->message, sizeof c->message, "%s%s", transport_message, c->proxy_note);
+            f->message = c->message;
+        }
         retryable = linq_curl_code_retryable((CURLcode)transport_code);
         status = 0;
     } else {
@@ -569,6 +574,24 @@ static int perform_call(lua_State *L)
         status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         verdict = linq_judge_attempt(c, attempt, k->max_retries, rc, message, status, &f, &delay);
+        if (c->log_level >= LINQ_LOG_INFO) {
+            linq_attempt_log a;
+            curl_off_t us = -1;
+            curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &us);
+            memset(&a, 0, sizeof a);
+            a.method = k->method;
+            a.url = k->url;
+            a.url_without_query = k->easy != NULL;  /* the upload's presigned URL */
+            a.message = f.message;
+            a.attempt = attempt;
+            a.max_retries = k->max_retries;
+            a.transport_code = rc;
+            a.verdict = verdict;
+            a.status = status;
+            a.delay = delay;
+            a.elapsed_ms = us >= 0 ? (long)(us / 1000) : -1;
+            linq_log_attempt(L, c, &a);
+        }
         if (verdict != LINQ_ATTEMPT_RETRY)
             break;
         if (!linq_sleep(delay)) {
@@ -606,7 +629,7 @@ int linq_run_call(lua_State *L, linq_call *k)
     linq_buf_release_if_larger(&c->resp.body, LINQ_KEEP_BUFFER_BYTES);
     linq_buf_release_if_larger(&c->body, LINQ_KEEP_BUFFER_BYTES);
     if (c->close_pending)
-        linq_client_free(c);  /* a __close that came during the call */
+        linq_client_free(L, c);  /* a __close that came during the call */
     if (st != LUA_OK)
         return lua_error(L);
     return 2;

@@ -9,8 +9,8 @@
 #include "linq.h"
 
 static const char *const client_options[] = {
-    "api_key", "base_url", "timeout", "max_retries", "headers", "ca_file",
-    "max_body_size", "max_retry_delay", NULL
+    "api_key", "base_url", "timeout", "connect_timeout", "max_retries", "headers", "ca_file",
+    "proxy", "max_body_size", "max_retry_delay", "log_level", "logger", NULL
 };
 
 static char *copy_string(const char *s, size_t len)
@@ -69,8 +69,12 @@ static void check_base_url(lua_State *L, const char *url, size_t len, const char
     }
 }
 
-static void free_client(linq_client *c)
+static void free_client(lua_State *L, linq_client *c)
 {
+    if (c->logger_ref != LUA_NOREF && c->logger_ref != LUA_REFNIL && c->logger_ref != 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, c->logger_ref);
+        c->logger_ref = LUA_NOREF;
+    }
     if (c->curl) {
         curl_easy_cleanup(c->curl);
         c->curl = NULL;
@@ -83,7 +87,9 @@ static void free_client(linq_client *c)
     c->base_headers = c->call_headers = NULL;
     free(c->base_url);
     free(c->ca_file);
-    c->base_url = c->ca_file = NULL;
+    free(c->proxy);
+    free(c->proxy_note);
+    c->base_url = c->ca_file = c->proxy = c->proxy_note = NULL;
     linq_key_free(c);
     linq_response_free(&c->resp);
     linq_buf_free(&c->url);
@@ -107,13 +113,13 @@ static int client_close(lua_State *L)
     linq_client *c = luaL_checkudata(L, 1, LINQ_CLIENT_MT);
     if (c->busy)
         luaL_argerror(L, 1, "the linq client is busy with a call");
-    free_client(c);
+    free_client(L, c);
     return 0;
 }
 
 static int client_gc(lua_State *L)
 {
-    free_client(luaL_checkudata(L, 1, LINQ_CLIENT_MT));
+    free_client(L, luaL_checkudata(L, 1, LINQ_CLIENT_MT));
     return 0;
 }
 
@@ -126,13 +132,13 @@ static int client_close_scope(lua_State *L)
     if (c->busy)
         c->close_pending = 1;
     else
-        free_client(c);
+        free_client(L, c);
     return 0;
 }
 
-void linq_client_free(linq_client *c)
+void linq_client_free(lua_State *L, linq_client *c)
 {
-    free_client(c);
+    free_client(L, c);
 }
 
 static int client_tostring(lua_State *L)
@@ -197,8 +203,59 @@ static void link_accept_lists(linq_client *c)
     c->has_content_type = linq_slist_has(c->base_headers, "Content-Type");
 }
 
+/* LINQ_API_V3_CUSTOM_HEADERS, as the official SDKs read it: "Name: value" lines,
+ * split at the first ':', both sides trimmed, lines without ':' ignored; a header
+ * the caller set in `headers` wins.  A name or value that could not be sent is an
+ * error at linq.new, where the mistake is, not a silently dropped line. */
+static int add_env_headers(lua_State *L, struct curl_slist **list)
+{
+    const char *v = env(LINQ_ENV_CUSTOM_HEADERS), *line;
+
+    for (line = v; line != NULL && *line != '\0';) {
+        size_t len = strcspn(line, "\n"), nlen, vlen;
+        const char *colon = memchr(line, ':', len), *name = line, *value, *end = line + len;
+        struct curl_slist *l;
+
+        line = *end ? end + 1 : end;
+        if (colon == NULL)
+            continue;
+        value = colon + 1;
+        while (name < colon && (*name == ' ' || *name == '\t'))
+            name++;
+        nlen = (size_t)(colon - name);
+        while (nlen > 0 && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t'))
+            nlen--;
+        while (value < end && (*value == ' ' || *value == '\t'))
+            value++;
+        while (end > value && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            end--;
+        vlen = (size_t)(end - value);
+        if (nlen == 0 || strcspn(name, " \t\r\",;:()<>@[]{}?=/\\") < nlen
+            || linq_has_control_char(name, nlen))
+            luaL_argerror(L, 1, "environment variable " LINQ_ENV_CUSTOM_HEADERS " has a line "
+                                "whose header name is empty or not a token");
+        if (linq_has_control_char(value, vlen))
+            luaL_argerror(L, 1, "environment variable " LINQ_ENV_CUSTOM_HEADERS " has a header "
+                                "value with a control character");
+        lua_pushlstring(L, name, nlen);
+        if (linq_slist_has(*list, lua_tostring(L, -1))) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushlstring(L, value, vlen);
+        /* curl's "Name;" sends an empty value ("Name:" would remove the header) */
+        lua_pushfstring(L, vlen ? "%s: %s" : "%s;", lua_tostring(L, -2), lua_tostring(L, -1));
+        l = curl_slist_append(*list, lua_tostring(L, -1));
+        lua_pop(L, 3);
+        if (l == NULL)
+            return 0;
+        *list = l;
+    }
+    return 1;
+}
+
 /* The headers sent on every request, built once.  The caller's own headers come
- * first and win over the defaults of the same name. */
+ * first and win over LINQ_API_V3_CUSTOM_HEADERS, and both over the defaults. */
 static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
 {
     struct curl_slist **list = &c->base_headers;
@@ -216,6 +273,10 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
             }
             lua_pop(L, 1);
         }
+    }
+    if (!add_env_headers(L, list)) {
+        lua_settop(L, top);
+        return 0;
     }
     /* LuaJIT says "Lua 5.1" in _VERSION; its jit.version names it properly. */
     lua_getglobal(L, "jit");
@@ -251,6 +312,81 @@ static int build_base_headers(lua_State *L, linq_client *c, int headers_idx)
     if (ok)
         link_accept_lists(c);
     return ok;
+}
+
+/* Appends "scheme://host[:port]" of a proxy URL, without the credentials it may
+ * carry (user:password@ must never reach an error text). */
+static int add_proxy_host(linq_buf *b, const char *url)
+{
+    const char *scheme_end = strstr(url, "://"), *host = scheme_end ? scheme_end + 3 : url;
+    size_t hlen = strcspn(host, "/?#"), at;
+
+    for (at = hlen; at > 0 && host[at - 1] != '@'; at--)
+        ;
+    return (scheme_end == NULL || linq_buf_append(b, url, (size_t)(host - url)))
+           && linq_buf_append(b, host + at, hlen - at);
+}
+
+/* Does a no_proxy list name host?  libcurl's rule, in its common forms: "*", or
+ * entries that equal the host or are a domain it ends in (a leading dot optional). */
+static int no_proxy_matches(const char *list, const char *host, size_t hlen)
+{
+    while (list != NULL && *list != '\0') {
+        size_t n = strcspn(list, ", ");
+        const char *e = list;
+        if (n > 0 && *e == '.') {
+            e++;
+            n--;
+        }
+        if ((n == 1 && *e == '*')
+            || (n == hlen && strncasecmp(e, host, n) == 0)
+            || (n > 0 && n < hlen && host[hlen - n - 1] == '.'
+                && strncasecmp(e, host + hlen - n, n) == 0))
+            return 1;
+        list += strcspn(list, ", ");
+        list += strspn(list, ", ");
+    }
+    return 0;
+}
+
+/* Works out c->proxy_note: the proxy a call goes through, as errors will name it.
+ * libcurl reads the environment itself; this only repeats its choice so that a
+ * failure can say "through the proxy ..." instead of blaming the API. */
+static int note_proxy(linq_client *c)
+{
+    const char *proxy = c->proxy, *source = "option 'proxy'";
+    linq_buf b = {NULL, 0, 0};
+
+    const char *host = strstr(c->base_url, "://") + 3;
+    size_t hlen = strcspn(host, ":/");
+
+    if (proxy == NULL) {
+        int tls = strncasecmp(c->base_url, "https:", 6) == 0;
+        const char *names[3];
+        size_t i;
+        names[0] = tls ? "https_proxy" : "http_proxy";   /* libcurl: lower case for http */
+        names[1] = tls ? "HTTPS_PROXY" : "all_proxy";
+        names[2] = tls ? "all_proxy" : "ALL_PROXY";
+        for (i = 0; proxy == NULL && i < 3; i++)
+            if ((proxy = env(names[i])) != NULL)
+                source = names[i];
+        if (proxy == NULL && tls && (proxy = env("ALL_PROXY")) != NULL)
+            source = "ALL_PROXY";
+    }
+    /* no_proxy applies to the option too, as libcurl applies it */
+    if (proxy != NULL && (no_proxy_matches(env("no_proxy"), host, hlen)
+                          || no_proxy_matches(env("NO_PROXY"), host, hlen)))
+        proxy = NULL;
+    if (proxy == NULL || *proxy == '\0')
+        return 1;
+    if (!linq_buf_append(&b, " (through the proxy ", 20) || !add_proxy_host(&b, proxy)
+        || !linq_buf_append(&b, ", from ", 7) || !linq_buf_append(&b, source, strlen(source))
+        || !linq_buf_append(&b, ")", 2)) {
+        linq_buf_free(&b);
+        return 0;
+    }
+    c->proxy_note = b.data;
+    return 1;
 }
 
 /* A readable file holding at least one PEM certificate: a directory, an empty file
@@ -309,6 +445,10 @@ int linq_setup_transfer(CURL *h, linq_client *c, linq_response *r, char *errbuf)
         SET(CURLOPT_CAINFO, c->ca_file);
         SET(CURLOPT_CAPATH, NULL);  /* exactly that bundle: not libcurl's built-in folder too */
     }
+    if (c->proxy != NULL)
+        SET(CURLOPT_PROXY, c->proxy);  /* "" turns off the environment's proxies too */
+    if (c->connect_timeout_ms > 0)
+        SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 #undef SET
     return rc == CURLE_OK;
 }
@@ -333,8 +473,9 @@ static int setup_handle(linq_client *c)
 
 int linq_client_new(lua_State *L)
 {
-    const char *key, *url, *ca_file;
-    size_t key_len, url_len;
+    const char *key, *url, *ca_file, *proxy;
+    size_t key_len, url_len, proxy_len = 0;
+    double connect_timeout;
     const char *key_source = "option 'api_key'", *url_source = "option 'base_url'";
     double timeout, max_retry_delay, max_body;
     int max_retries, headers_idx = 0;
@@ -379,9 +520,13 @@ int linq_client_new(lua_State *L)
                                       0, 0, 86400);
     max_body = linq_opt_number(L, 1, 1, "max_body_size", (double)LINQ_DEFAULT_MAX_BODY,
                                1, 0, 1e15);
+    connect_timeout = linq_opt_number(L, 1, 1, "connect_timeout", 0, 0, 1, 1e9);
     ca_file = linq_opt_string(L, 1, 1, "ca_file", NULL);
     if (ca_file != NULL)
         check_ca_file(L, ca_file);
+    proxy = linq_opt_string(L, 1, 1, "proxy", &proxy_len);
+    if (proxy != NULL && (linq_has_control_char(proxy, proxy_len) || memchr(proxy, ' ', proxy_len)))
+        luaL_argerror(L, 1, "option 'proxy' contains a space or a control character");
     lua_getfield(L, 1, "headers");  /* index 2 */
     if (!lua_isnil(L, 2)) {
         linq_check_headers_table(L, 1, 2, "headers");
@@ -393,6 +538,7 @@ int linq_client_new(lua_State *L)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, LINQ_CLIENT_MT);
 
+    linq_log_configure(L, c, 1);
     c->timeout_ms = linq_timeout_ms(timeout);
     c->max_retries = max_retries;
     c->max_retry_delay = max_retry_delay;
@@ -403,14 +549,16 @@ int linq_client_new(lua_State *L)
     c->base_url = copy_string(url, url_len);
     c->base_url_len = url_len;
     c->ca_file = ca_file ? copy_string(ca_file, strlen(ca_file)) : NULL;
+    c->proxy = proxy ? copy_string(proxy, proxy_len) : NULL;
+    c->connect_timeout_ms = connect_timeout > 0 ? linq_timeout_ms(connect_timeout) : 0;
     c->curl = curl_easy_init();
     if (!c->api_key || !linq_key_forms(c) || !c->base_url || (ca_file && !c->ca_file)
-        || !c->curl) {
-        free_client(c);
+        || (proxy && !c->proxy) || !note_proxy(c) || !c->curl) {
+        free_client(L, c);
         return luaL_error(L, "linq.new: out of memory");
     }
     if (!build_base_headers(L, c, headers_idx) || !setup_handle(c)) {
-        free_client(c);
+        free_client(L, c);
         return luaL_error(L, "linq.new: could not set up libcurl");
     }
     /* The collector sees a userdata of a few hundred bytes, but a client holds a

@@ -8,7 +8,8 @@
  *
  *   ex:target()          -> host, port, tls         where to connect
  *   ex:request()         -> the bytes of an attempt
- *   ex:timeout()         -> seconds an attempt may take, from its start
+ *   ex:timeout()         -> seconds an attempt may take, from its start; and the
+ *                           seconds its connect may take (nil: no limit of its own)
  *   ex:feed(bytes)       -> "more" | "done" | "retry", delay | "failed"   ("" = the peer closed)
  *   ex:fail(kind, msg)   -> "retry", delay | "failed"   (kind: connect, send, receive, timeout,
  *                                                        resolve, tls, config)
@@ -243,6 +244,7 @@ static int push_verdict(lua_State *L, linq_exchange *ex, int transport_code)
     ex->reusable = transport_code == CURLE_OK && ex->complete && http_should_keep_alive(&ex->parser);
     v = linq_judge_attempt(&ex->view, ex->attempt, ex->max_retries, transport_code,
                                ex->message, ex->status, &ex->failure, &delay);
+    linq_exchange_log(L, ex, transport_code, v, delay, -1);
 
     switch (v) {
     case LINQ_ATTEMPT_OK:
@@ -340,8 +342,13 @@ static int ex_request(lua_State *L)
 
 static int ex_timeout(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)check_exchange(L)->timeout_ms / 1000.0);
-    return 1;
+    linq_exchange *ex = check_exchange(L);
+    lua_pushnumber(L, (lua_Number)ex->timeout_ms / 1000.0);
+    if (ex->connect_timeout_ms > 0 && ex->connect_timeout_ms < ex->timeout_ms)
+        lua_pushnumber(L, (lua_Number)ex->connect_timeout_ms / 1000.0);
+    else
+        lua_pushnil(L);
+    return 2;
 }
 
 static int ex_keepalive(lua_State *L)
@@ -379,6 +386,8 @@ static void exchange_free(linq_exchange *ex)
     free(ex->idempotency_key);
     free(ex->host);
     free(ex->url);
+    free(ex->view.proxy_note);
+    ex->view.proxy_note = NULL;
     curl_slist_free_all(ex->headers);
     ex->headers = NULL;
     ex->idempotency_key = ex->host = ex->url = NULL;
@@ -390,8 +399,35 @@ static void exchange_free(linq_exchange *ex)
 
 static int ex_gc(lua_State *L)
 {
-    exchange_free(check_exchange(L));
+    linq_exchange *ex = check_exchange(L);
+    if (ex->view.logger_ref > 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ex->view.logger_ref);
+        ex->view.logger_ref = LUA_NOREF;
+    }
+    exchange_free(ex);
     return 0;
+}
+
+void linq_exchange_log(lua_State *L, linq_exchange *ex, int transport_code, int verdict,
+                       double delay, long elapsed_ms)
+{
+    linq_attempt_log a;
+
+    if (ex->view.log_level < LINQ_LOG_INFO)
+        return;
+    memset(&a, 0, sizeof a);
+    a.method = ex->method;
+    a.url = ex->url;
+    a.url_without_query = ex->upload;
+    a.message = ex->message;
+    a.attempt = ex->attempt;
+    a.max_retries = ex->max_retries;
+    a.transport_code = transport_code;
+    a.verdict = verdict;
+    a.status = ex->status;
+    a.delay = delay;
+    a.elapsed_ms = elapsed_ms;
+    linq_log_attempt(L, &ex->view, &a);
 }
 
 static int ex_tostring(lua_State *L)
@@ -425,15 +461,15 @@ static void stage_for_curl(lua_State *L, linq_exchange *ex, const linq_call *k)
 {
     const struct curl_slist *l;
 
-    ex->url = copy_bytes(k->url, strlen(k->url));
-    if (ex->url == NULL)
-        luaL_error(L, "linq: out of memory");
     for (l = k->headers; l != NULL; l = l->next) {
         struct curl_slist *grown = curl_slist_append(ex->headers, l->data);
         if (grown == NULL)
             luaL_error(L, "linq: out of memory");
         ex->headers = grown;
     }
+    if (k->c->proxy_note != NULL
+        && (ex->view.proxy_note = copy_bytes(k->c->proxy_note, strlen(k->c->proxy_note))) == NULL)
+        luaL_error(L, "linq: out of memory");
     ex->has_body = k->body != NULL;
     if (k->body != NULL && !linq_buf_append(&ex->request, k->body, k->body_len))
         luaL_error(L, "linq: out of memory");
@@ -448,10 +484,12 @@ int linq_exchange_push(lua_State *L, linq_call *k, int stage)
         linq_assemble_headers(L, k);
     ex = lua_newuserdata(L, sizeof *ex);  /* empty and safe first: __gc may run at any point */
     memset(ex, 0, sizeof *ex);
+    ex->view.logger_ref = LUA_NOREF;
     luaL_setmetatable(L, EXCHANGE_MT);
     ex->op = k->op;
     ex->no_result = k->no_result;
     ex->timeout_ms = k->timeout_ms;
+    ex->connect_timeout_ms = c->connect_timeout_ms;
     ex->max_retries = k->max_retries;
     ex->attempt = 1;
     ex->view.max_retry_delay = c->max_retry_delay;
@@ -467,6 +505,15 @@ int linq_exchange_push(lua_State *L, linq_call *k, int stage)
         return luaL_error(L, "linq: out of memory");
     ex->stage = stage;
     ex->method = k->method;
+    ex->url = copy_bytes(k->url, strlen(k->url));
+    if (ex->url == NULL)
+        return luaL_error(L, "linq: out of memory");
+    ex->upload = k->body_streamed;
+    ex->view.log_level = c->log_level;
+    if (c->logger_ref > 0) {  /* its own reference: the exchange may outlive the client */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c->logger_ref);
+        ex->view.logger_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     if (stage == LINQ_STAGE_CURL)
         stage_for_curl(L, ex, k);
     else

@@ -28,10 +28,11 @@ typedef struct linq_exchange {
     int has_body;                 /* CURL: request holds a body (possibly empty) */
     char *url;                    /* CURL: the whole URL */
     const char *method;           /* static, upper case */
+    int upload;                   /* a presigned upload: its URL's query is a secret */
     struct curl_slist *headers;   /* CURL: this call's header lines, owned */
     char *host;
     int port, tls;
-    long timeout_ms;
+    long timeout_ms, connect_timeout_ms;
     int max_retries, attempt;
     double waited;
     int state;
@@ -45,5 +46,9 @@ typedef struct linq_exchange {
     int headers_complete;         /* later header fields are a chunked body's trailers */
     int reusable;                 /* the last attempt left the connection fit for another */
 } linq_exchange;
+
+/* Logs an attempt the exchange's transport has just judged (log.c's format). */
+void linq_exchange_log(lua_State *L, linq_exchange *ex, int transport_code, int verdict,
+                       double delay, long elapsed_ms);
 
 #endif

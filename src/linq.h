@@ -16,6 +16,8 @@
 #define LINQ_DEFAULT_BASE_URL "https://api.linqapp.com/api/partner"
 #define LINQ_ENV_API_KEY "LINQ_API_V3_API_KEY"
 #define LINQ_ENV_BASE_URL "LINQ_API_V3_BASE_URL"
+#define LINQ_ENV_CUSTOM_HEADERS "LINQ_API_V3_CUSTOM_HEADERS"
+#define LINQ_ENV_LOG "LINQ_API_V3_LOG"
 #define LINQ_DEFAULT_TIMEOUT 60.0
 #define LINQ_DEFAULT_MAX_RETRIES 2
 #define LINQ_DEFAULT_MAX_RETRY_DELAY 60.0
@@ -155,6 +157,12 @@ typedef struct linq_client {
     size_t form_len[LINQ_KEY_FORMS];
     int nforms;
     long timeout_ms;                     /* per attempt, whole transfer */
+    long connect_timeout_ms;             /* 0: libcurl's own (bounded by timeout_ms) */
+    char *proxy;                         /* the proxy option; "" forbids any proxy */
+    /* " (through the proxy ...)": said with every connection failure, credentials
+     * left out; NULL when no proxy applies (option or environment). */
+    char *proxy_note;
+    char message[CURL_ERROR_SIZE + 512];  /* a transport failure's text with its note */
     int max_retries;
     double max_retry_delay;
     int has_content_type;                /* the client's headers set Content-Type */
@@ -165,6 +173,9 @@ typedef struct linq_client {
     char errbuf[CURL_ERROR_SIZE];
     uint64_t rng;
     linq_pool *pool;                     /* connections and handles of batches, or NULL */
+    int log_level;                       /* LINQ_LOG_* */
+    int logger_ref;                      /* registry reference of logger(level, line), or
+                                          * LUA_NOREF: lines go to stderr */
     int busy;                            /* a call is running: refuse re-entry */
     int close_pending;                   /* __close came during a call: close after it */
     const void *ready;                   /* the handle is set up for exactly this call */
@@ -177,7 +188,7 @@ int linq_client_new(lua_State *L);
 /* What every transfer of c sets on a handle: the callbacks into c's reply, no
  * redirects, TLS verified against c's trust, http and https only. */
 int linq_setup_transfer(CURL *h, linq_client *c, linq_response *r, char *errbuf);
-void linq_client_free(linq_client *c);    /* what close does; idempotent */
+void linq_client_free(lua_State *L, linq_client *c);    /* what close does; idempotent */
 /* Registers the client metatable and leaves its methods table on the stack; expects
  * the module upvalues on top. */
 void linq_client_register(lua_State *L);
@@ -278,6 +289,22 @@ int linq_exchange_push(lua_State *L, linq_call *k, int stage);
 void linq_exchange_register(lua_State *L);   /* expects the module upvalues on top */
 /* The stage of the method running now (its LINQ_UV_PREPARE upvalue). */
 int linq_stage_of_caller(lua_State *L);
+
+/* ---- log.c: what a client says about its work ---- */
+enum { LINQ_LOG_OFF, LINQ_LOG_ERROR, LINQ_LOG_WARN, LINQ_LOG_INFO, LINQ_LOG_DEBUG };
+typedef struct linq_attempt_log {
+    const char *method, *url, *message;
+    int attempt, max_retries, transport_code, verdict;
+    long status;
+    double delay;                  /* before the next attempt, when verdict is RETRY */
+    long elapsed_ms;               /* -1: not known to the transport */
+    int url_without_query;
+} linq_attempt_log;
+const char *linq_log_level_name(int level);
+void linq_log(lua_State *L, const linq_client *c, int level, const char *fmt, ...);
+/* info for an attempt that will be retried, debug for every attempt. */
+void linq_log_attempt(lua_State *L, const linq_client *c, const linq_attempt_log *a);
+void linq_log_configure(lua_State *L, linq_client *c, int idx);
 
 /* ---- batch.c: many calls at once over libcurl's multi interface ---- */
 void linq_pool_release(linq_pool *p);    /* drops one owner's hold; the last frees it */

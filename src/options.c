@@ -133,9 +133,19 @@ void linq_check_option_names(lua_State *L, int arg, int tidx, const char *const 
             linq_argerror(L, arg, lua_pushfstring(L, "unknown option '%s' (it contains a NUL)",
                                                   key));
         if (names[i] == NULL) {
+            luaL_Buffer b;
+            /* The whole list after the guess: a guess can be wrong, the list cannot. */
+            luaL_buffinit(L, &b);
+            for (i = 0; names[i] != NULL; i++) {
+                luaL_addstring(&b, i ? ", " : "");
+                luaL_addstring(&b, names[i]);
+            }
+            luaL_pushresult(&b);
             linq_argerror(L, arg, near
-                ? lua_pushfstring(L, "unknown option '%s' (did you mean '%s'?)", key, near)
-                : lua_pushfstring(L, "unknown option '%s'", key));
+                ? lua_pushfstring(L, "unknown option '%s' (did you mean '%s'?); the options are: "
+                                     "%s", key, near, lua_tostring(L, -1))
+                : lua_pushfstring(L, "unknown option '%s'; the options are: %s", key,
+                                  lua_tostring(L, -1)));
         }
     }
 }

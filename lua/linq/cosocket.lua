@@ -67,11 +67,11 @@ end })
 
 -- One attempt: connect (or reuse a pooled connection), send, read until the
 -- exchange has a verdict.  `timeout` seconds bound it from its start.
-local function attempt(ex, host, port, tls, pool, timeout, send_body)
+local function attempt(ex, host, port, tls, pool, timeout, connect_timeout, send_body)
   local deadline = now() + timeout
   local sock = tcp()
   local ms = timeout * 1000
-  sock:settimeouts(ms, ms, ms)
+  sock:settimeouts(connect_timeout and connect_timeout * 1000 or ms, ms, ms)
   local ok, err = sock:connect(host, port, pool_options[pool])
   if not ok then return ex:fail(explain_connect(err, host)) end
   if sock:getreusedtimes() == 0 then
@@ -132,9 +132,9 @@ end
 function M.run(ex, send_body)
   local host, port, tls = ex:target()
   local pool = format("linq:%s:%d:%s", host, port, tls and "tls" or "tcp")
-  local timeout = ex:timeout()
+  local timeout, connect_timeout = ex:timeout()
   while true do
-    local verdict, delay = attempt(ex, host, port, tls, pool, timeout, send_body)
+    local verdict, delay = attempt(ex, host, port, tls, pool, timeout, connect_timeout, send_body)
     if verdict ~= "retry" then return ex:result() end
     if delay > 0 then sleep(delay) end
   end

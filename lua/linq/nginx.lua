@@ -59,12 +59,24 @@ local function copy(t)
   return c
 end
 
+local NGX_LEVEL = { error = ngx.ERR, warn = ngx.WARN, info = ngx.INFO, debug = ngx.DEBUG }
+
+local function log_to_nginx(level, line)
+  ngx.log(NGX_LEVEL[level] or ngx.NOTICE, line)
+end
+
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
     error(format("bad argument #1 to 'new' (table expected, got %s)", type(opts)), 2)
   end
   local config = copy(opts or {})
+  -- Inside nginx a client's lines go to nginx's error log, at nginx's own levels.
+  if config.logger == nil then config.logger = log_to_nginx end
   if type(config.headers) == "table" then config.headers = copy(config.headers) end
+  if config.proxy ~= nil then
+    error("bad argument #1 to 'new' (option 'proxy' cannot be used inside nginx: calls go " ..
+          "over nginx's cosockets, which connect directly)", 2)
+  end
   if config.ca_file ~= nil then
     error("bad argument #1 to 'new' (option 'ca_file' cannot be used inside nginx: TLS there " ..
           "is verified against nginx's lua_ssl_trusted_certificate; point that directive at " ..
