@@ -178,6 +178,7 @@ sim-selftest:
 # The API reference, from the operation table (spec/docs_spec.lua checks it is current).
 docs: all
 	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' $(LUA) docs/generate.lua > docs/api.md
+	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' $(LUA) docs/types.lua > types/linq.lua
 
 lint:
 	@command -v luacheck >/dev/null || $(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES=lua-check

@@ -31,6 +31,7 @@ build = {
       ["linq.upload"] = "lua/linq/upload.lua",
       ["linq.replay"] = "lua/linq/replay.lua",
       ["linq.batch"] = "lua/linq/batch.lua",
+      ["linq.safe"] = "lua/linq/safe.lua",
       ["linq.core"] = {
          sources = {
             "src/batch.c", "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",

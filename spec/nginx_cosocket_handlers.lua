@@ -3,6 +3,7 @@
 -- nginx (LuaJIT), never by busted.
 -- luacheck: globals ngx
 local linq = require("linq")
+local linq_safe = require("linq.safe")
 local cjson = require("cjson")
 
 local M = {}
@@ -306,8 +307,65 @@ function M.fds()
          kb_growth = collectgarbage("count") - kb_before }
 end
 
+-- GET /safe?base=URL: calls through require("linq.safe") with no pcall, as a
+-- handler would make them: a failure comes back as nil, err (a normal client would
+-- raise the error table, which ngx_lua logs as "unknown reason" with a 500), a
+-- failed page as false, err, and misuse still raises.  With worker=1, the call goes
+-- through the safe client made in init_worker_by_lua instead.
+function M.safe()
+  local a = args()
+  local c = linq_safe.new{ api_key = key, base_url = a.base, max_retries = 0 }
+  local res, err = (a.worker and _G.worker_safe or c):phone_numbers()
+  local out = { ok = res ~= nil, client = tostring(c) }
+  if res then
+    out.count = #res.phone_numbers
+  else
+    out.is_error, out.type, out.status, out.code = linq.is_error(err), err.type, err.status, err.code
+    out.attempts, out.waited, out.text = err.attempts, err.waited, tostring(err)
+  end
+  local page, perr = c:pages("list_chats")()
+  out.page = page == false and perr.type or type(page)
+  local good, misuse = pcall(c.get_chat, c, "")
+  out.misuse = not good and tostring(misuse) or "no error"
+  c:close()
+  reply(out)
+end
+
 -- init_worker_by_lua: a client made there, and a call there (refused).
+-- GET /all?n=N&slow=K[&concurrency=C][&each=1]: client:all (or each_result) over
+-- N calls on the simulator's root: every K-th slow (400 ms), the others at once,
+-- one 404 last; the order results came in and what each was.
+function M.all()
+  local a = args()
+  local c = linq.new{ api_key = key, base_url = sim, max_retry_delay = 0 }
+  local n, k = tonumber(a.n), tonumber(a.slow)
+  local calls = {}
+  for i = 1, n - 1 do
+    calls[i] = { "request", "GET", (i % k == 1 and "/slow/400" or "/slow/0") .. "/v3/phone_numbers" }
+  end
+  calls[n] = { "get_chat", "no-such-chat" }
+  local opts = a.concurrency and { concurrency = tonumber(a.concurrency) } or nil
+  local out = { results = {}, order = {} }
+  if a.each then
+    for r, i in c:each_result(calls, opts) do
+      out.order[#out.order + 1] = i
+      out.results[i] = r
+    end
+  else
+    out.results = c:all(calls, opts)
+  end
+  for i, r in ipairs(out.results) do
+    out.results[i] = r.ok and { ok = true, count = #r.res.phone_numbers, status = r.meta.status,
+                                attempts = r.meta.attempts }
+                     or { ok = false, err = describe(r.err) }
+  end
+  local ok, e = pcall(c.all, c, { { "get_chat" } })
+  out.misuse = not ok and tostring(e) or "no error"
+  reply(out)
+end
+
 function M.init_worker()
+  _G.worker_safe = linq_safe.new{ api_key = key, base_url = sim .. "/api/partner" }
   _G.worker_client = linq.new{ api_key = key, base_url = sim .. "/api/partner" }
   local good, err = pcall(_G.worker_client.phone_numbers, _G.worker_client)
   ngx.shared.state:set("init_worker", good and "called" or tostring(err))

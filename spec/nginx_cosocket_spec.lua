@@ -350,6 +350,52 @@ describe("the cosocket transport inside nginx", function()
     assert.matches("nginx cosockets", res.client)
   end)
 
+  it("gives a handler nil, err through linq.safe, not a 500", function()
+    local id = support.id()
+    local res = get("/safe?base=" .. enc(support.base("status/404/id=" .. id)))
+    assert.is_false(res.ok)
+    assert.is_true(res.is_error)
+    assert.equal("NotFoundError", res.type)
+    assert.equal(404, res.status)
+    assert.equal(4004, res.code)
+    assert.equal(1, res.attempts)
+    assert.equal(0, res.waited)
+    assert.matches("^linq: NotFoundError 404 %(code 4004%)", res.text)
+    assert.matches("^linq%.safe%.Client %(.*, nginx cosockets%)$", res.client)
+    assert.equal("NotFoundError", res.page)         -- the failed page, as false, err
+    assert.matches("bad argument #1 to 'get_chat' %(chat_id must not be empty%)", res.misuse)
+    assert.equal(2, support.hits(id))               -- the call and the page; misuse sent nothing
+    res = get("/safe?base=" .. enc(support.base()))
+    assert.is_true(res.ok)
+    assert.equal(2, res.count)
+    assert.equal("table", res.page)
+    -- A safe client made in init_worker_by_lua, called from the handler.
+    res = get("/safe?worker=1&base=" .. enc(support.base("status/404")))
+    assert.is_true(res.ok)
+    assert.equal(2, res.count)
+  end)
+
+  it("runs client:all as light threads, results in the order given", function()
+    local res = get("/all?n=9&slow=3&concurrency=4")
+    assert.equal(9, #res.results)
+    for i = 1, 8 do
+      assert.is_true(res.results[i].ok, res.results[i].err and res.results[i].err.text)
+      assert.equal(2, res.results[i].count)
+      assert.equal(200, res.results[i].status)
+    end
+    assert.is_false(res.results[9].ok)
+    assert.equal("NotFoundError", res.results[9].err.type)
+    assert.matches("bad argument #1 to 'all' %(calls%[1%], get_chat: ", res.misuse)
+  end)
+
+  it("yields each_result as the calls end", function()
+    local res = get("/all?n=3&slow=2&each=1")  -- call 1 slow, 2 fast, 3 a 404
+    assert.equal(3, #res.order)
+    assert.equal(1, res.order[3])               -- the slow one ends last
+    assert.is_true(res.results[1].ok)
+    assert.equal("NotFoundError", res.results[3].err.type)
+  end)
+
   it("finishes the calls in flight across a reload", function()
     local id, tag = support.id(), support.id()
     local old = get("/pid").pid

@@ -340,10 +340,9 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
     lua_setfield(L, e, "type");
     lua_pushinteger(L, f->attempts);
     lua_setfield(L, e, "attempts");
-    if (f->waited > 0) {
-        lua_pushnumber(L, f->waited);
-        lua_setfield(L, e, "waited");
-    }
+    /* Always there, as in meta: 0 on a first attempt, so e.waited > 0 needs no nil test. */
+    lua_pushnumber(L, f->waited);
+    lua_setfield(L, e, "waited");
     if (f->curl_code) {
         lua_pushinteger(L, f->curl_code);
         lua_setfield(L, e, "curl_code");
