@@ -5,7 +5,9 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
-# lua5.1 .. lua5.4, or luajit (which loads Lua 5.1 modules).
+# lua5.1 .. lua5.4, or luajit.  lua5.1 and luajit share the 5.1 ABI: either build
+# loads in both (src/compat.h keeps LuaJIT's extra functions out), so both install
+# to lib/lua/5.1.
 LUA_ABI := $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
 LUA_PC := $(if $(filter luajit,$(LUA)),luajit,lua$(LUA_ABI))
 BUILD ?= build/$(LUA)
@@ -44,8 +46,9 @@ VALGRIND_BUILD := build/$(LUA)-valgrind
 VALGRIND ?= valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 	--errors-for-leak-kinds=definite --error-exitcode=99
 
-.PHONY: all deps test test-all demo install clean sim-selftest lint valgrind valgrind-run \
-	asan asan-run check-memory soak fuzz bench bench-webhooks rockspec-check docs
+.PHONY: all help deps test test-all demo install uninstall clean sim-selftest lint valgrind \
+	valgrind-run asan asan-run check-memory soak fuzz bench bench-webhooks rockspec-check \
+	abi-check release-check docs
 
 all: $(CORE)
 
@@ -57,16 +60,39 @@ $(CORE): $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(OBJ) $(LINQ_LIBS)
 
-# Installs only what is missing; needs root (or sudo) the first time.
+help:
+	@echo 'make [TARGET] [LUA=lua5.4|lua5.3|lua5.2|lua5.1|luajit] [PREFIX=/usr/local] [DESTDIR=]'
+	@echo '  all             build $(CORE) (the default target)'
+	@echo '  help            this list'
+	@echo '  deps            check what the build and specs need; apt-get install what is missing'
+	@echo '  test            every spec under busted against the simulator, with LUA'
+	@echo '  test-all        make test under lua5.1, lua5.2, lua5.3, lua5.4 and luajit'
+	@echo '  demo            the two examples against the simulator'
+	@echo '  install         core.so to DESTDIR/PREFIX/lib/lua/<x.y>, Lua files to .../share/lua/<x.y>'
+	@echo '  uninstall       remove what make install installs, same LUA, PREFIX and DESTDIR'
+	@echo '  clean           remove build/ and what luarocks make leaves in the tree'
+	@echo '  sim-selftest    the simulator'"'"'s own checks, with curl'
+	@echo '  lint            luacheck over lua, spec, examples, sim, bench and docs'
+	@echo '  valgrind        every spec under valgrind, collector at full pace'
+	@echo '  valgrind-run    the valgrind run alone, on a build made by make valgrind'
+	@echo '  asan            every spec under ASan + UBSan, collector at full pace'
+	@echo '  asan-run        the ASan run alone, on a build made by make asan'
+	@echo '  check-memory    valgrind and asan'
+	@echo '  soak            SOAK_CALLS calls on one client; fails on growth or a leaked descriptor'
+	@echo '  fuzz            the libFuzzer harnesses, FUZZ_SECONDS each'
+	@echo '  bench           the benchmark table (bench/README.md)'
+	@echo '  bench-webhooks  webhook verifications per second against Node'"'"'s standardwebhooks'
+	@echo '  rockspec-check  luarocks make of every rockspec, offline, for all five interpreters'
+	@echo '  abi-check       the lua5.1 and luajit builds each load in both interpreters'
+	@echo '  release-check   rockspec-check, abi-check, and one version in rockspec, module and CHANGELOG'
+	@echo '  docs            docs/api.md and types/linq.lua from the operation table'
+
+# What is missing is found by looking for what each package provides (tools/deps),
+# so a machine without apt that has everything builds; apt-get runs only when
+# something is missing, and needs root (or sudo) then.
+APT_GET ?= apt-get
 deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing from Debian: $$missing"; \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@LUA='$(LUA)' PKG_CONFIG='$(PKG_CONFIG)' APT_GET='$(APT_GET)' tools/deps $(DEBIAN_PACKAGES)
 
 # nginx runs LuaJIT: the nginx specs load the LuaJIT build whatever LUA is.
 test: deps
@@ -122,24 +148,31 @@ bench-webhooks: deps
 	@$(MAKE) -s --no-print-directory all LUA=luajit BUILD=build/luajit
 	bench/webhooks
 
-# The rockspec, built offline by luarocks for every interpreter, each in a scratch
-# copy (luarocks make builds in place) and loaded by its interpreter.
+# Every rockspec, built offline by luarocks for every interpreter from a scratch copy
+# of the working tree (tools/rockspec-check); a 5.1 build is loaded by lua5.1 and
+# by luajit, as lib/lua/5.1 serves both.
+ROCKSPECS := $(wildcard linq-*.rockspec)
 rockspec-check:
-	@$(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES="luarocks lua5.1 lua5.2 lua5.3 lua5.4 \
-	  luajit2 liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit2-5.1-dev \
-	  libhttp-parser-dev libssl-dev"
-	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	for l in $(ALL_LUAS); do \
-	  v=$$(echo $$l | sed 's/^luajit$$/5.1/; s/^lua//'); \
-	  inc=$$( [ $$l = luajit ] && echo LUA_INCDIR=/usr/include/luajit-2.1 || true ); \
-	  rm -rf "$$tmp/src" "$$tmp/tree"; mkdir -p "$$tmp/src"; \
-	  git archive HEAD | tar -x -C "$$tmp/src"; \
-	  (cd "$$tmp/src" && luarocks --lua-version=$$v --tree="$$tmp/tree" make --deps-mode=none \
-	    linq-scm-1.rockspec CURL_INCDIR=/usr/include/x86_64-linux-gnu $$inc >/dev/null); \
-	  LUA_PATH="$$tmp/tree/share/lua/$$v/?.lua;;" LUA_CPATH="$$tmp/tree/lib/lua/$$v/?.so;;" \
-	    $$l -e 'local linq = require("linq"); assert(linq.new{ api_key = "k" })' ; \
-	  echo "rockspec: built and loaded under $$l"; \
-	done
+	@$(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES="gcc pkg-config luarocks lua5.1 lua5.2 \
+	  lua5.3 lua5.4 luajit2 liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev \
+	  libluajit2-5.1-dev libcurl4-openssl-dev libhttp-parser-dev libssl-dev lua-cjson"
+	LUAS="$(ALL_LUAS)" tools/rockspec-check $(ROCKSPECS)
+	@$(MAKE) -s --no-print-directory abi-check
+
+# The same for this Makefile's builds: build/luajit (what nginx loads) and
+# build/lua5.1 each load under both interpreters.
+abi-check:
+	@$(MAKE) -s --no-print-directory all LUA=lua5.1 BUILD=build/lua5.1
+	@$(MAKE) -s --no-print-directory all LUA=luajit BUILD=build/luajit
+	@for b in lua5.1 luajit; do for l in lua5.1 luajit; do \
+	  LUA_PATH='./lua/?.lua;;' LUA_CPATH="./build/$$b/?.so;;" \
+	    $$l -e 'assert(require("linq").new{ api_key = "k" })' || exit 1; \
+	  done; echo "abi: build/$$b/linq/core.so loads under lua5.1 and luajit"; done
+
+# Before tagging v<version>: the rockspecs and the ABI as above, and the version
+# agreeing between the versioned rockspec, linq._VERSION and CHANGELOG.md.
+release-check: rockspec-check
+	@LUA_PATH='./lua/?.lua;;' LUA_CPATH='./build/luajit/?.so;;' tools/version-check
 
 # libFuzzer harnesses (fuzz/README.md): each runs FUZZ_SECONDS; needs clang from Debian.
 FUZZ_SECONDS ?= 60
@@ -160,12 +193,21 @@ soak: deps
 LUA_DIR = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 LIB_DIR = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
+LUA_MODULES = $(wildcard lua/linq/*.lua)
+
+# DESTDIR is prepended to every installed path (staging for a package); PREFIX is
+# where the files will finally live.
 install: $(CORE)
 	install -d $(LIB_DIR)/linq $(LUA_DIR)/linq
 	install -m 755 $(CORE) $(LIB_DIR)/linq/core.so
 	install -m 644 lua/linq.lua $(LUA_DIR)/linq.lua
-	install -m 644 lua/linq/nginx.lua lua/linq/cosocket.lua lua/linq/paging.lua \
-	  lua/linq/upload.lua lua/linq/replay.lua $(LUA_DIR)/linq/
+	install -m 644 $(LUA_MODULES) $(LUA_DIR)/linq/
+
+# The linq folders go only when empty: anything else in them is not ours.
+uninstall:
+	rm -f $(LIB_DIR)/linq/core.so $(LUA_DIR)/linq.lua \
+	  $(addprefix $(LUA_DIR)/linq/,$(notdir $(LUA_MODULES)))
+	@rmdir $(LIB_DIR)/linq $(LUA_DIR)/linq 2>/dev/null || true
 
 # Every interpreter in turn; each build lives in build/<interpreter>.
 ALL_LUAS := lua5.1 lua5.2 lua5.3 lua5.4 luajit

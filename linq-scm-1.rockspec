@@ -9,7 +9,10 @@ description = {
       linq performs Linq API V3 requests in C over libcurl, decodes replies with a private
       lua-cjson instance into native Lua tables, retries as the official SDKs do, and raises
       structured errors carrying the HTTP status, the API's code, message and doc_url.
+      Every operation of the API is a method; inside nginx, calls go over cosockets.
+      Webhook signatures are verified in C with OpenSSL's libcrypto.
    ]],
+   homepage = "https://github.com/linq-lua/linq",
    license = "MIT",
 }
 dependencies = {
@@ -30,8 +33,8 @@ build = {
       ["linq.paging"] = "lua/linq/paging.lua",
       ["linq.upload"] = "lua/linq/upload.lua",
       ["linq.replay"] = "lua/linq/replay.lua",
-      ["linq.batch"] = "lua/linq/batch.lua",
       ["linq.safe"] = "lua/linq/safe.lua",
+      ["linq.batch"] = "lua/linq/batch.lua",
       ["linq.core"] = {
          sources = {
             "src/batch.c", "src/buffer.c", "src/call.c", "src/client.c", "src/errors.c",

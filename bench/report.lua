@@ -249,6 +249,9 @@ local nginx_path = (arg[0]:gsub("report%.lua$", "nginx/report.lua"))
 local nginx = dofile(nginx_path)(dir, read)
 for _, t in ipairs(nginx.tables) do tables[#tables + 1] = t end
 
+-- Many calls at once (bench/latency.lua wrote DIR/latency.tsv): a section of its own, last.
+local latency = assert(loadfile((arg[0]:gsub("report%.lua$", "latency.lua"))))("__report")(dir, read)
+
 -- Targets.
 local targets = {}
 local function target(what, got, limit, pass_when_le)
@@ -286,15 +289,18 @@ if nginx.targets then tables[#tables + 1] = nginx.targets end
 local function text_table(t)
   local w = {}
   for i, h in ipairs(t.head) do w[i] = utf8.len(h) end
+  -- A row shorter than the head is a note: its last cell spans the rest, left-aligned.
   for _, r in ipairs(t.rows) do
-    for i, c in ipairs(r) do w[i] = math.max(w[i] or 0, utf8.len(c) or #c) end
+    for i, c in ipairs(r) do
+      if #r >= #t.head or i < #r then w[i] = math.max(w[i] or 0, utf8.len(c) or #c) end
+    end
   end
   local function line(r)
     local out = {}
     for i = 1, #t.head do
       local c = r[i] or ""
-      local pad = string.rep(" ", w[i] - (utf8.len(c) or #c))
-      out[i] = (i == 1) and (c .. pad) or (pad .. c)
+      local pad = string.rep(" ", math.max(0, w[i] - (utf8.len(c) or #c)))
+      out[i] = (i <= (t.left or 1) or (#r < #t.head and i == #r)) and (c .. pad) or (pad .. c)
     end
     return (table.concat(out, "  "):gsub("%s+$", ""))
   end
@@ -338,6 +344,14 @@ if #nginx.summary > 0 then
   io.write("\n")
   for _, l in ipairs(nginx.summary) do io.write(l, "\n") end
 end
+io.write("\nMany calls at once (issue 12)\n\n")
+for _, t in ipairs(latency.tables) do io.write(text_table(t), "\n\n") end
+if latency.targets then io.write(text_table(latency.targets), "\n\n") end
+for _, n in ipairs(latency.notes) do io.write(n, "\n") end
+if #latency.summary > 0 then
+  io.write("\n")
+  for _, l in ipairs(latency.summary) do io.write(l, "\n") end
+end
 
 -- Markdown.
 local function md_table(t)
@@ -377,6 +391,26 @@ end
 for _, n in ipairs(notes) do
   if n ~= env.settings and not n:find("^machine before") then md[#md + 1] = "- " .. n end
 end
+md[#md + 1] = ""
+md[#md + 1] = "## Many calls at once (issue 12)"
+md[#md + 1] = ""
+md[#md + 1] = "`client:all` and sequential calls against the simulator's `slow/50` mode (every answer 50 ms late), "
+  .. "the official Node SDK with `Promise.all` beside them, and instructions per call of `client:all` against a "
+  .. "loop (`bench/latency.lua`, run by `bench/run`; see `bench/README.md`). Alone, after `make`:"
+md[#md + 1] = ""
+md[#md + 1] = "```sh"
+md[#md + 1] = latency.command or "sim/with-sim --workers 2 lua5.4 bench/latency.lua"
+md[#md + 1] = "```"
+md[#md + 1] = ""
+for _, t in ipairs(latency.tables) do
+  md[#md + 1] = md_table(t)
+  md[#md + 1] = ""
+end
+if latency.targets then
+  md[#md + 1] = md_table(latency.targets)
+  md[#md + 1] = ""
+end
+for _, n in ipairs(latency.notes) do md[#md + 1] = "- " .. n end
 local f = assert(io.open(md_path, "w"))
 f:write(table.concat(md, "\n"), "\n")
 f:close()

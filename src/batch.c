@@ -34,6 +34,7 @@ struct linq_pool {
     int nidle, cap;
     int refs;                     /* the client, and each batch using it */
     int in_use;                   /* a batch is running on multi */
+    int max_concurrency;          /* the most calls a batch ran at once on it */
 };
 
 typedef struct slot {
@@ -446,6 +447,13 @@ int linq_batch_new(lua_State *L)
         b->pool->refs++;
     }
     b->pool->in_use = 1;
+    /* libcurl keeps 4 idle connections per handle still added; as a batch's last
+     * calls end one by one that falls below what the batch opened, and it would close
+     * connections the next batch could reuse. */
+    if (concurrency > b->pool->max_concurrency) {
+        b->pool->max_concurrency = concurrency;
+        curl_multi_setopt(b->pool->multi, CURLMOPT_MAXCONNECTS, (long)concurrency);
+    }
     lua_pushvalue(L, 2);
     b->exchanges_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 1;

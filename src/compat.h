@@ -1,6 +1,5 @@
 /* Every difference between Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT that this module
- * meets lives here, and only here.  Each shim is defined only where the name is
- * missing: LuaJIT reports 5.1 but already has several 5.2 functions. */
+ * meets lives here, and only here. */
 #ifndef LINQ_COMPAT_H
 #define LINQ_COMPAT_H
 
@@ -18,14 +17,18 @@
 
 #if LUA_VERSION_NUM < 502
 
+/* One build serves the 5.1 ABI: lua5.1 and LuaJIT load the same core.so from
+ * lib/lua/5.1.  LuaJIT's lauxlib.h declares a few 5.2 functions that plain 5.1
+ * does not export, so a build against those headers must not call them: under
+ * either set of headers these names go to private copies made from the 5.1 API.
+ * Function-like macros, so LuaJIT's own (parenthesised) declarations stay as
+ * they are. */
+
 #ifndef lua_rawlen
 #define lua_rawlen(L, i) lua_objlen((L), (i))
 #endif
 
-/* LuaJIT has these as functions; its lauxlib.h is recognised by luaL_newlib,
- * a macro that plain 5.1 lacks. */
-#ifndef luaL_newlib
-static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+static inline void linq_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
     luaL_checkstack(L, nup, "too many upvalues");
     for (; l->name != NULL; l++) {
@@ -38,7 +41,7 @@ static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     lua_pop(L, nup);
 }
 
-static inline void *luaL_testudata(lua_State *L, int ud, const char *tname)
+static inline void *linq_testudata(lua_State *L, int ud, const char *tname)
 {
     void *p = lua_touserdata(L, ud);
     if (p == NULL || !lua_getmetatable(L, ud))
@@ -50,12 +53,15 @@ static inline void *luaL_testudata(lua_State *L, int ud, const char *tname)
     return p;
 }
 
-static inline void luaL_setmetatable(lua_State *L, const char *tname)
+static inline void linq_setmetatable(lua_State *L, const char *tname)
 {
     luaL_getmetatable(L, tname);
     lua_setmetatable(L, -2);
 }
-#endif /* plain Lua 5.1 */
+
+#define luaL_setfuncs(L, l, nup) linq_setfuncs((L), (l), (nup))
+#define luaL_testudata(L, ud, tname) linq_testudata((L), (ud), (tname))
+#define luaL_setmetatable(L, tname) linq_setmetatable((L), (tname))
 
 #endif /* LUA_VERSION_NUM < 502 */
 

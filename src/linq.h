@@ -9,7 +9,7 @@
 
 #include "compat.h"
 
-#define LINQ_VERSION "0.1.0"
+#define LINQ_VERSION "0.2.0"
 #define LINQ_CLIENT_MT "linq.Client"
 #define LINQ_ERROR_MT "linq.Error"
 

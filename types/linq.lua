@@ -190,7 +190,7 @@ linq.null = nil
 linq.empty_array = nil
 
 ---@type string
-linq._VERSION = "0.1.0"
+linq._VERSION = "0.2.0"
 
 --- Every e.type the module raises, as constants; reading another name raises.
 ---@class linq.Errors
