@@ -38,7 +38,8 @@ struct linq_pool {
 };
 
 typedef struct slot {
-    CURL *easy;                   /* NULL: free */
+    CURL *easy;                   /* kept for the batch once taken from the pool */
+    int busy;                     /* easy carries a call now */
     int index;                    /* 1-based, in the caller's list */
     char errbuf[CURL_ERROR_SIZE];
 } slot;
@@ -58,6 +59,10 @@ typedef struct linq_batch {
     int finished;                 /* calls that ended and were reported */
     int waiting;                  /* calls waiting for their retry's time */
     long accept_gzip;             /* libcurl was built with zlib */
+    /* Reply buffers of calls whose results were taken (collect), for the calls that
+     * start next: a batch allocates them about `concurrency` times, not per call. */
+    linq_buf *spare;
+    int nspare;
 } linq_batch;
 
 static double now_seconds(void)
@@ -140,7 +145,7 @@ static void pool_give(linq_pool *p, CURL *h)
 
 /* ---------- running ---------- */
 
-static int configure(linq_exchange *ex, slot *s, CURL *h)
+static int configure(linq_exchange *ex, CURL *h)
 {
     int get_like = !ex->has_body
                    && (strcmp(ex->method, "GET") == 0 || strcmp(ex->method, "DELETE") == 0);
@@ -150,12 +155,10 @@ static int configure(linq_exchange *ex, slot *s, CURL *h)
     SET(CURLOPT_URL, ex->url);
     SET(CURLOPT_HTTPHEADER, ex->headers);
     SET(CURLOPT_TIMEOUT_MS, ex->timeout_ms);
-    SET(CURLOPT_ERRORBUFFER, s->errbuf);
     SET(CURLOPT_WRITEDATA, &ex->view.resp);
     SET(CURLOPT_HEADERDATA, &ex->view.resp);
     SET(CURLOPT_PREREQDATA, &ex->view.resp);
     SET(CURLOPT_OPENSOCKETDATA, &ex->view.resp);
-    SET(CURLOPT_PRIVATE, (void *)s);
     /* Over HTTP/2 a call waits for the connection being made rather than opening
      * another, so a batch shares one; over plain HTTP nothing can be shared. */
     SET(CURLOPT_PIPEWAIT, strncmp(ex->url, "https:", 6) == 0 ? 1L : 0L);
@@ -184,7 +187,7 @@ static void fail_to_start(linq_batch *b, int index, const char *why)
     linq_exchange *ex = b->ex[index - 1];
 
     memset(&ex->failure, 0, sizeof ex->failure);
-    snprintf(ex->message, sizeof ex->message, "%s", why);
+    linq_exchange_say(ex, "%s", why);
     ex->failure.type = "APIConnectionError";
     ex->failure.message = ex->message;
     ex->failure.curl_code = CURLE_FAILED_INIT;
@@ -200,25 +203,37 @@ static void start_call(linq_batch *b, linq_client *c, int index)
     int i;
 
     for (i = 0; i < b->concurrency && s == NULL; i++)
-        if (b->slots[i].easy == NULL)
+        if (!b->slots[i].busy)
             s = &b->slots[i];
-    h = pool_take(b->pool, c, b->accept_gzip);
-    if (h == NULL) {
-        fail_to_start(b, index, c->curl == NULL ? "the client was closed before this call started"
-                                                : "out of memory starting the call");
-        return;
+    if (s->easy == NULL) {
+        /* A slot keeps its handle for the batch: what names the slot is set once. */
+        h = pool_take(b->pool, c, b->accept_gzip);
+        if (h == NULL || curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->errbuf) != CURLE_OK
+            || curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)s) != CURLE_OK) {
+            if (h != NULL)
+                pool_give(b->pool, h);
+            fail_to_start(b, index, c->curl == NULL
+                                        ? "the client was closed before this call started"
+                                        : "out of memory starting the call");
+            return;
+        }
+        s->easy = h;
+    }
+    h = s->easy;
+    if (ex->view.resp.body.data == NULL && b->nspare >= 2) {
+        ex->view.resp.body = b->spare[--b->nspare];
+        ex->view.resp.headers = b->spare[--b->nspare];
     }
     linq_response_reset(&ex->view.resp);
     ex->view.resp.send_once = strcmp(ex->method, "POST") == 0
                               || strcmp(ex->method, "PATCH") == 0;
     s->errbuf[0] = '\0';
     s->index = index;
-    if (!configure(ex, s, h) || curl_multi_add_handle(b->pool->multi, h) != CURLM_OK) {
-        pool_give(b->pool, h);
+    if (!configure(ex, h) || curl_multi_add_handle(b->pool->multi, h) != CURLM_OK) {
         fail_to_start(b, index, "out of memory starting the call");
         return;
     }
-    s->easy = h;
+    s->busy = 1;
     b->running++;
 }
 
@@ -234,7 +249,8 @@ static void attempt_ended(lua_State *L, linq_batch *b, slot *s, CURLcode rc)
     code = linq_curl_outcome(&ex->view.resp, rc, s->errbuf, &message);
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     /* The message outlives the slot: copied into the exchange, as a transport's is. */
-    snprintf(ex->message, sizeof ex->message, "%s", message);
+    if (code != CURLE_OK)
+        linq_exchange_say(ex, "%s", message);
     verdict = linq_judge_attempt(&ex->view, ex->attempt, ex->max_retries, code, ex->message,
                                  status, &ex->failure, &delay);
     if (ex->view.log_level >= LINQ_LOG_INFO) {
@@ -244,8 +260,7 @@ static void attempt_ended(lua_State *L, linq_batch *b, slot *s, CURLcode rc)
         linq_exchange_log(L, ex, code, verdict, delay, us >= 0 ? (long)(us / 1000) : -1);
     }
     curl_multi_remove_handle(b->pool->multi, s->easy);
-    pool_give(b->pool, s->easy);
-    s->easy = NULL;
+    s->busy = 0;
     b->running--;
     if (verdict == LINQ_ATTEMPT_RETRY) {
         ex->attempt++;
@@ -293,12 +308,16 @@ static void batch_close(lua_State *L, linq_batch *b)
 
     if (b->pool != NULL) {
         for (i = 0; i < b->concurrency; i++) {
-            if (b->slots[i].easy != NULL) {
-                curl_multi_remove_handle(b->pool->multi, b->slots[i].easy);
+            slot *s = &b->slots[i];
+            if (s->easy != NULL && s->busy) {
+                curl_multi_remove_handle(b->pool->multi, s->easy);
                 /* Stopped mid-transfer: its connection is not fit to reuse. */
-                curl_easy_cleanup(b->slots[i].easy);
-                b->slots[i].easy = NULL;
+                curl_easy_cleanup(s->easy);
+            } else if (s->easy != NULL) {
+                pool_give(b->pool, s->easy);
             }
+            s->easy = NULL;
+            s->busy = 0;
         }
         b->pool->in_use = 0;
         linq_pool_release(b->pool);
@@ -308,6 +327,11 @@ static void batch_close(lua_State *L, linq_batch *b)
         luaL_unref(L, LUA_REGISTRYINDEX, b->exchanges_ref);
         b->exchanges_ref = LUA_NOREF;
     }
+    for (i = 0; i < b->nspare; i++)
+        linq_buf_free(&b->spare[i]);
+    b->nspare = 0;
+    free(b->spare);
+    b->spare = NULL;
     free(b->ex);
     free(b->slots);
     free(b->ready);
@@ -319,32 +343,26 @@ static void batch_close(lua_State *L, linq_batch *b)
     b->due = NULL;
 }
 
-/* batch:next(client): the client (kept by the Lua wrapper) is what a new handle's
- * settings come from. */
-static int batch_next(lua_State *L)
+/* Runs the batch until a call ends (its index), a second has passed (0) or every
+ * call has ended and was reported (-1: the handles are back in the pool). */
+static int step(lua_State *L, linq_batch *b, linq_client *c)
 {
-    linq_batch *b = check_batch(L);
-    linq_client *c = luaL_checkudata(L, 2, LINQ_CLIENT_MT);
     double slice_end = now_seconds() + 1.0;
 
-    if (b->pool == NULL) {
-        lua_pushnil(L);
-        return 1;
-    }
+    if (b->pool == NULL)
+        return -1;
     for (;;) {
         double now, until_retry;
         int still, timeout_ms;
         CURLMsg *msg;
 
         if (b->ended_head != b->ended_tail) {
-            lua_pushinteger(L, b->ended[b->ended_head++ % b->n]);
             b->finished++;
-            return 1;
+            return b->ended[b->ended_head++ % b->n];
         }
         if (b->finished == b->n) {
             batch_close(L, b);  /* the handles go back to the pool for the next batch */
-            lua_pushnil(L);
-            return 1;
+            return -1;
         }
         now = now_seconds();
         until_retry = wake_retries(b, now);
@@ -366,10 +384,8 @@ static int batch_next(lua_State *L)
                                                && b->running < b->concurrency))
             continue;
         now = now_seconds();
-        if (now >= slice_end) {
-            lua_pushboolean(L, 0);
-            return 1;
-        }
+        if (now >= slice_end)
+            return 0;
         timeout_ms = (int)((slice_end - now) * 1000) + 1;
         if (b->waiting > 0 && until_retry * 1000 < timeout_ms)
             timeout_ms = (int)(until_retry * 1000) + 1;
@@ -382,10 +398,156 @@ static int batch_next(lua_State *L)
     }
 }
 
+/* batch:next(client): the client (kept by the Lua wrapper) is what a new handle's
+ * settings come from. */
+static int batch_next(lua_State *L)
+{
+    linq_batch *b = check_batch(L);
+    int i = step(L, b, luaL_checkudata(L, 2, LINQ_CLIENT_MT));
+
+    if (i > 0)
+        lua_pushinteger(L, i);
+    else if (i == 0)
+        lua_pushboolean(L, 0);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* The result is made: the call's reply buffers can serve a call yet to start. */
+static void give_buffers(linq_batch *b, linq_exchange *ex)
+{
+    linq_response *r = &ex->view.resp;
+
+    linq_buf_release_if_larger(&r->body, LINQ_KEEP_BUFFER_BYTES);
+    if (b->spare == NULL || b->nspare + 2 > 2 * b->concurrency || r->body.data == NULL
+        || r->headers.data == NULL)
+        return;
+    b->spare[b->nspare++] = r->headers;
+    b->spare[b->nspare++] = r->body;
+    memset(&r->headers, 0, sizeof r->headers);
+    memset(&r->body, 0, sizeof r->body);
+}
+
+static int nothing(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+
+/* Pushes the result of staged exchange at ex_idx as all() gives it, using the
+ * exchanges' result method at fn_idx: { ok = true, res =, meta = } or { ok = false,
+ * err = }.  An error that is not a linq error (out of memory, the interpreter's
+ * Ctrl-C) is not a call's failure: it is raised. */
+static void push_result(lua_State *L, int fn_idx, int ex_idx)
+{
+    lua_pushvalue(L, fn_idx);
+    lua_pushvalue(L, ex_idx);
+    if (lua_pcall(L, 1, 2, 0) == LUA_OK) {
+        lua_createtable(L, 0, 3);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "ok");
+        lua_insert(L, -3);          /* table, res, meta */
+        lua_setfield(L, -3, "meta");
+        lua_setfield(L, -2, "res");
+        return;
+    }
+    if (lua_type(L, -1) != LUA_TTABLE)
+        lua_error(L);
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "ok");
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "err");
+}
+
+/* batch:collect(client, staged) -> results: every call to its end, each result made
+ * here rather than by a Lua function per call (client:all). */
+static int batch_collect(lua_State *L)
+{
+    linq_batch *b = check_batch(L);
+    linq_client *c = luaL_checkudata(L, 2, LINQ_CLIENT_MT);
+    int i;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_createtable(L, b->n, 0);                  /* 4: results */
+    luaL_getmetatable(L, EXCHANGE_MT);
+    lua_getfield(L, -1, "__index");
+    lua_getfield(L, -1, "result");                /* 7: the exchanges' result method */
+    while ((i = step(L, b, c)) >= 0) {
+        if (i == 0) {
+            /* A second passed: a call into Lua lets a hook (Ctrl-C) act. */
+            lua_pushcfunction(L, nothing);
+            lua_call(L, 0, 0);
+            continue;
+        }
+        lua_rawgeti(L, 3, i);
+        push_result(L, 7, lua_gettop(L));
+        lua_rawseti(L, 4, i);
+        lua_pop(L, 1);
+        give_buffers(b, b->ex[i - 1]);
+    }
+    lua_settop(L, 4);
+    return 1;
+}
+
 static int batch_close_method(lua_State *L)
 {
     batch_close(L, check_batch(L));
     return 0;
+}
+
+/* core._stage_all(fname, client, calls, stage) -> staged: each entry { name, args... }
+ * of calls checked and staged by stage[name](client, args...), read once with raw
+ * access; misuse raises "bad argument #1 to '<fname>' (...)" naming the entry,
+ * before any traffic.  In C: a Lua loop with a pcall per entry cost more than the
+ * rest of the staging. */
+int linq_stage_all(lua_State *L)
+{
+    const char *fname = luaL_checkstring(L, 1);
+    int n, i;
+
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (lua_type(L, 3) != LUA_TTABLE)
+        return luaL_error(L, "bad argument #1 to '%s' (a list of calls expected, got %s)", fname,
+                          luaL_typename(L, 3));
+    lua_settop(L, 4);
+    n = (int)lua_rawlen(L, 3);
+    lua_createtable(L, n, 0);                                     /* 5: staged */
+    for (i = 1; i <= n; i++) {
+        int nargs, j;
+        lua_rawgeti(L, 3, i);                                     /* 6: the entry */
+        if (lua_type(L, 6) != LUA_TTABLE)
+            return luaL_error(L, "bad argument #1 to '%s' (calls[%d] must be a table { name, "
+                                 "arguments... }, got %s)", fname, i, luaL_typename(L, 6));
+        lua_rawgeti(L, 6, 1);                                     /* 7: its name */
+        if (lua_type(L, 7) == LUA_TSTRING) {
+            lua_pushvalue(L, 7);
+            lua_rawget(L, 4);                                     /* 8: the stager */
+        } else {
+            lua_pushnil(L);
+        }
+        if (lua_type(L, 8) != LUA_TFUNCTION)
+            return luaL_error(L, "bad argument #1 to '%s' (calls[%d]: %s%s%s is not an operation "
+                                 "of the client (all runs operations and 'request'))", fname, i,
+                              lua_type(L, 7) == LUA_TSTRING ? "'" : "",
+                              lua_type(L, 7) == LUA_TSTRING ? lua_tostring(L, 7)
+                                                            : luaL_typename(L, 7),
+                              lua_type(L, 7) == LUA_TSTRING ? "'" : "");
+        nargs = (int)lua_rawlen(L, 6);
+        luaL_checkstack(L, nargs + 2, "too many arguments in one call");
+        lua_pushvalue(L, 2);
+        for (j = 2; j <= nargs; j++)
+            lua_rawgeti(L, 6, j);
+        if (lua_pcall(L, nargs > 0 ? nargs : 1, 1, 0) != LUA_OK)
+            return luaL_error(L, "bad argument #1 to '%s' (calls[%d], %s: %s)", fname, i,
+                              lua_tostring(L, 7),
+                              lua_isstring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
+        lua_rawseti(L, 5, i);
+        lua_settop(L, 5);
+    }
+    return 1;
 }
 
 /* core._batch(client, exchanges, concurrency): exchanges is a list of staged
@@ -418,8 +580,9 @@ int linq_batch_new(lua_State *L)
     b->ready = calloc((size_t)n, sizeof *b->ready);
     b->due = calloc((size_t)n, sizeof *b->due);
     b->ended = calloc((size_t)n, sizeof *b->ended);
+    b->spare = calloc((size_t)(2 * concurrency), sizeof *b->spare);
     if (b->ex == NULL || b->slots == NULL || b->ready == NULL || b->due == NULL
-        || b->ended == NULL)
+        || b->ended == NULL || b->spare == NULL)
         return luaL_error(L, "linq: out of memory");
     for (i = 1; i <= n; i++) {
         linq_exchange *ex;
@@ -469,6 +632,7 @@ void linq_batch_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"next", batch_next},
+        {"collect", batch_collect},
         {"close", batch_close_method},
         {NULL, NULL}
     };

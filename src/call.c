@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -444,8 +445,13 @@ int linq_judge_attempt(linq_client *c, int attempt, int max_retries, int transpo
         f->curl_code = transport_code;
         f->message = transport_message;
         if (c->proxy_note != NULL && transport_message != NULL) {
-            snprintf(c->message, sizeof c->message, "%s%s", transport_message, c->proxy_note);
-            f->message = c->message;
+            size_t n = strlen(transport_message) + strlen(c->proxy_note) + 1;
+            char *m = realloc(c->message, n);
+            if (m != NULL) {  /* else the message goes without its note */
+                c->message = m;
+                snprintf(m, n, "%s%s", transport_message, c->proxy_note);
+                f->message = m;
+            }
         }
         retryable = linq_curl_code_retryable((CURLcode)transport_code);
         status = 0;

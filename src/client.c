@@ -89,7 +89,8 @@ static void free_client(lua_State *L, linq_client *c)
     free(c->ca_file);
     free(c->proxy);
     free(c->proxy_note);
-    c->base_url = c->ca_file = c->proxy = c->proxy_note = NULL;
+    free(c->message);
+    c->base_url = c->ca_file = c->proxy = c->proxy_note = c->message = NULL;
     linq_key_free(c);
     linq_response_free(&c->resp);
     linq_buf_free(&c->url);

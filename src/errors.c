@@ -115,10 +115,48 @@ int linq_key_forms(linq_client *c)
     return 1;
 }
 
+int linq_key_copy(linq_client *dst, const linq_client *src)
+{
+    size_t total = src->api_key_len + 1;
+    char *p;
+    int i;
+
+    /* One block, forms already worked out: an exchange per call must not redo it. */
+    for (i = 0; i < src->nforms; i++)
+        total += src->form_len[i] + 1;
+    if ((p = malloc(total)) == NULL)
+        return 0;
+    dst->api_key = p;
+    dst->api_key_len = src->api_key_len;
+    memcpy(p, src->api_key, src->api_key_len + 1);
+    p += src->api_key_len + 1;
+    for (i = 0; i < src->nforms; i++) {
+        memcpy(p, src->form[i], src->form_len[i] + 1);
+        dst->form[i] = p;
+        dst->form_len[i] = src->form_len[i];
+        p += src->form_len[i] + 1;
+    }
+    dst->nforms = src->nforms;
+    dst->key_packed = 1;
+    return 1;
+}
+
 void linq_key_free(linq_client *c)
 {
     int i;
 
+    if (c->key_packed && c->api_key) {
+        size_t total = c->api_key_len + 1;
+        for (i = 0; i < c->nforms; i++)
+            total += c->form_len[i] + 1;
+        memset(c->api_key, 0, total);
+        free(c->api_key);
+        c->api_key = NULL;
+        for (i = 0; i < c->nforms; i++)
+            c->form[i] = NULL;
+        c->nforms = 0;
+        return;
+    }
     if (c->api_key) {
         memset(c->api_key, 0, c->api_key_len);
         free(c->api_key);

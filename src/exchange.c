@@ -20,6 +20,7 @@
  * so it does not depend on its client staying open, and many run at once. */
 #include <http_parser.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,10 +296,10 @@ static int ex_feed(lua_State *L)
     }
     if (HTTP_PARSER_ERRNO(&ex->parser) != HPE_OK || (n == 0) || used != n) {
         if (n == 0)
-            snprintf(ex->message, sizeof ex->message,
-                     "the server closed the connection before the reply was complete");
+            linq_exchange_say(ex, "the server closed the connection before the reply was "
+                                  "complete");
         else
-            snprintf(ex->message, sizeof ex->message, "the reply is not valid HTTP/1.1 (%s)",
+            linq_exchange_say(ex, "the reply is not valid HTTP/1.1 (%s)",
                      http_errno_description(HTTP_PARSER_ERRNO(&ex->parser)));
         return push_verdict(L, ex, n == 0 ? CURLE_RECV_ERROR : CURLE_WEIRD_SERVER_REPLY);
     }
@@ -319,7 +320,7 @@ static int ex_fail(lua_State *L)
     int kind = luaL_checkoption(L, 2, NULL, kinds);
     const char *msg = luaL_optstring(L, 3, "");
 
-    snprintf(ex->message, sizeof ex->message, "%s", msg);
+    linq_exchange_say(ex, "%s", msg);
     ex->status = 0;
     return push_verdict(L, ex, codes[kind]);
 }
@@ -387,8 +388,10 @@ static void exchange_free(linq_exchange *ex)
     free(ex->host);
     free(ex->url);
     free(ex->view.proxy_note);
-    ex->view.proxy_note = NULL;
-    curl_slist_free_all(ex->headers);
+    free(ex->view.message);
+    free(ex->message);
+    ex->view.proxy_note = ex->view.message = ex->message = NULL;
+    free(ex->headers);  /* one block (stage_for_curl) */
     ex->headers = NULL;
     ex->idempotency_key = ex->host = ex->url = NULL;
     linq_response_free(&ex->view.resp);
@@ -450,6 +453,18 @@ static char *copy_bytes(const char *s, size_t n)
     return p;
 }
 
+void linq_exchange_say(linq_exchange *ex, const char *fmt, ...)
+{
+    enum { MESSAGE_BYTES = 1024 };
+    va_list ap;
+
+    if (ex->message == NULL && (ex->message = malloc(MESSAGE_BYTES)) == NULL)
+        return;  /* the failure goes without its text */
+    va_start(ap, fmt);
+    vsnprintf(ex->message, MESSAGE_BYTES, fmt, ap);
+    va_end(ap);
+}
+
 int linq_stage_of_caller(lua_State *L)
 {
     return (int)lua_tointeger(L, lua_upvalueindex(LINQ_UV_PREPARE));
@@ -461,11 +476,29 @@ static void stage_for_curl(lua_State *L, linq_exchange *ex, const linq_call *k)
 {
     const struct curl_slist *l;
 
+    size_t n = 0, bytes = 0;
+    struct curl_slist *node;
+    char *text;
+
+    /* One block holds the nodes and their text: libcurl only reads the list, and
+     * one malloc and one free per call beat two of each per line. */
     for (l = k->headers; l != NULL; l = l->next) {
-        struct curl_slist *grown = curl_slist_append(ex->headers, l->data);
-        if (grown == NULL)
+        n++;
+        bytes += strlen(l->data) + 1;
+    }
+    if (n > 0) {
+        node = malloc(n * sizeof *node + bytes);
+        if (node == NULL)
             luaL_error(L, "linq: out of memory");
-        ex->headers = grown;
+        ex->headers = node;
+        text = (char *)(node + n);
+        for (l = k->headers; l != NULL; l = l->next, node++) {
+            size_t len = strlen(l->data) + 1;
+            memcpy(text, l->data, len);
+            node->data = text;
+            node->next = l->next != NULL ? node + 1 : NULL;
+            text += len;
+        }
     }
     if (k->c->proxy_note != NULL
         && (ex->view.proxy_note = copy_bytes(k->c->proxy_note, strlen(k->c->proxy_note))) == NULL)
@@ -496,9 +529,7 @@ int linq_exchange_push(lua_State *L, linq_call *k, int stage)
     ex->view.resp.max_body = c->resp.max_body;
     ex->view.rng = c->rng ^ ((uint64_t)(uintptr_t)ex << 7);
     c->rng = c->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    ex->view.api_key = copy_bytes(c->api_key, c->api_key_len);
-    ex->view.api_key_len = c->api_key_len;
-    if (ex->view.api_key == NULL || !linq_key_forms(&ex->view)
+    if (!linq_key_copy(&ex->view, c)
         || (k->idempotency_key != NULL
             && (ex->idempotency_key = copy_bytes(k->idempotency_key,
                                                  strlen(k->idempotency_key))) == NULL))

@@ -29,7 +29,7 @@ typedef struct linq_exchange {
     char *url;                    /* CURL: the whole URL */
     const char *method;           /* static, upper case */
     int upload;                   /* a presigned upload: its URL's query is a secret */
-    struct curl_slist *headers;   /* CURL: this call's header lines, owned */
+    struct curl_slist *headers;   /* CURL: this call's header lines, one malloc'd block */
     char *host;
     int port, tls;
     long timeout_ms, connect_timeout_ms;
@@ -37,7 +37,8 @@ typedef struct linq_exchange {
     double waited;
     int state;
     linq_failure failure;
-    char message[1024];           /* a transport's failure; advice included, never cut */
+    char *message;                /* a transport's failure, advice included (never cut);
+                                   * allocated when one happens (linq_exchange_say) */
     long status;
     http_parser parser;
     int in_value;                 /* the last header callback was a value */
@@ -46,6 +47,9 @@ typedef struct linq_exchange {
     int headers_complete;         /* later header fields are a chunked body's trailers */
     int reusable;                 /* the last attempt left the connection fit for another */
 } linq_exchange;
+
+/* Sets ex->message (allocated at the first failure: most calls never have one). */
+void linq_exchange_say(linq_exchange *ex, const char *fmt, ...);
 
 /* Logs an attempt the exchange's transport has just judged (log.c's format). */
 void linq_exchange_log(lua_State *L, linq_exchange *ex, int transport_code, int verdict,

@@ -156,13 +156,15 @@ typedef struct linq_client {
     char *form[LINQ_KEY_FORMS];
     size_t form_len[LINQ_KEY_FORMS];
     int nforms;
+    int key_packed;                      /* key and forms are one block (linq_key_copy) */
     long timeout_ms;                     /* per attempt, whole transfer */
     long connect_timeout_ms;             /* 0: libcurl's own (bounded by timeout_ms) */
     char *proxy;                         /* the proxy option; "" forbids any proxy */
     /* " (through the proxy ...)": said with every connection failure, credentials
      * left out; NULL when no proxy applies (option or environment). */
     char *proxy_note;
-    char message[CURL_ERROR_SIZE + 512];  /* a transport failure's text with its note */
+    char *message;                       /* a transport failure's text with its note,
+                                          * malloc'd when first needed */
     int max_retries;
     double max_retry_delay;
     int has_content_type;                /* the client's headers set Content-Type */
@@ -309,6 +311,7 @@ void linq_log_configure(lua_State *L, linq_client *c, int idx);
 /* ---- batch.c: many calls at once over libcurl's multi interface ---- */
 void linq_pool_release(linq_pool *p);    /* drops one owner's hold; the last frees it */
 int linq_batch_new(lua_State *L);
+int linq_stage_all(lua_State *L);
 void linq_batch_register(lua_State *L);
 
 /* ---- upload.c ---- */
@@ -349,6 +352,8 @@ void linq_push_error(lua_State *L, int mt_idx, const linq_client *c, const linq_
 void linq_push_redacted(lua_State *L, const linq_client *c, const char *s, size_t len);
 /* Works out c->form from c->api_key (0 when out of memory); wipes and frees both. */
 int linq_key_forms(linq_client *c);
+/* Gives dst a copy of src's key and forms in one block (0 when out of memory). */
+int linq_key_copy(linq_client *dst, const linq_client *src);
 void linq_key_free(linq_client *c);
 /* A table of the "name\0value\0" pairs at p; values redacted of c's key (c may be NULL). */
 void linq_push_header_table(lua_State *L, const char *p, size_t len, const linq_client *c);

@@ -45,6 +45,7 @@ int luaopen_linq_core(lua_State *L)
         {"_upload", linq_upload},
         {"_prepare_upload", linq_prepare_upload},
         {"_batch", linq_batch_new},
+        {"_stage_all", linq_stage_all},
         {NULL, NULL}
     };
     int json, i;

@@ -5,18 +5,14 @@
 -- (src/batch.c) runs them over libcurl's multi interface.  Inside nginx,
 -- lua/linq/nginx.lua installs its own versions over cosockets, with this file's
 -- checks and results.
+local stage_all = require("linq.core")._stage_all
+
 local M = {}
 
-local unpack = table.unpack or unpack  -- luacheck: ignore 143
-local pcall, type, rawget, rawlen, error, format = pcall, type, rawget, rawlen, error, string.format
-rawlen = rawlen or function(t) return #t end  -- Lua 5.1 and LuaJIT without 5.2 mode
+local pcall, type, rawget, error, format = pcall, type, rawget, error, string.format
 
 M.DEFAULT_CONCURRENCY = 8
 M.MAX_CONCURRENCY = 256
-
-local function misuse(fname, msg)
-  error(format("bad argument #1 to '%s' (%s)", fname, msg), 0)
-end
 
 -- { concurrency = n } -> n, checked as every option is: by name, by type, by range.
 function M.concurrency(fname, opts)
@@ -40,36 +36,19 @@ function M.concurrency(fname, opts)
 end
 
 -- Checks every entry and stages it with stage[name](client, args...); raises before
--- any traffic, naming the entry.  Entries are read once, with raw access.
+-- any traffic, naming the entry.  Entries are read once, with raw access (in C:
+-- core._stage_all).
 function M.stage_all(fname, client, calls, stage)
-  if type(calls) ~= "table" then
-    misuse(fname, "a list of calls expected, got " .. type(calls))
-  end
-  local staged, n = {}, rawlen(calls)
-  for i = 1, n do
-    local entry = rawget(calls, i)
-    if type(entry) ~= "table" then
-      misuse(fname, format("calls[%d] must be a table { name, arguments... }, got %s", i,
-                           type(entry)))
-    end
-    local name = rawget(entry, 1)
-    local f = type(name) == "string" and rawget(stage, name)
-    if not f then
-      misuse(fname, format("calls[%d]: %s is not an operation of the client (all runs " ..
-                           "operations and 'request')", i,
-                           type(name) == "string" and ("'" .. name .. "'") or tostring(name)))
-    end
-    local ok, ex = pcall(f, client, unpack(entry, 2, rawlen(entry)))
-    if not ok then misuse(fname, format("calls[%d], %s: %s", i, name, tostring(ex))) end
-    staged[i] = ex
-  end
-  return staged, n
+  local staged = stage_all(fname, client, calls, stage)
+  return staged, #staged
 end
 
--- The result of one ended exchange, as `all` gives it.
+-- An error that is not a linq error (out of memory, the interpreter's Ctrl-C) is not a
+-- call's failure: it is raised.
 function M.result(ex)
   local ok, res, meta = pcall(ex.result, ex)
   if ok then return { ok = true, res = res, meta = meta } end
+  if type(res) ~= "table" then error(res, 0) end
   return { ok = false, err = res }
 end
 
@@ -86,14 +65,8 @@ function M.install(methods, stage, new_batch)
 
   function methods.all(client, calls, opts)
     local staged, batch = start("all", client, calls, opts)
-    local results = {}
-    if not batch then return results end
-    while true do
-      local i = batch:next(client)
-      if i == nil then break end
-      if i then results[i] = result(staged[i]) end  -- false: a second passed, go on
-    end
-    return results
+    if not batch then return {} end
+    return batch:collect(client, staged)  -- results made in C, as result() makes them
   end
 
   function methods.each_result(client, calls, opts)
