@@ -63,7 +63,8 @@ end
 -- lua5.4|luajit bench/callgrind.lua run-many KIND BASE BATCHES [SIZE [CONCURRENCY]]
 --   What runs under valgrind for measure-all: linq.new on BASE, one checked batch,
 --   then BATCHES more batches of SIZE (64) calls of client:phone_numbers(): KIND seq
---   makes them in a loop, KIND all with client:all(calls, { concurrency = CONCURRENCY (16) }).
+--   makes them in a loop, seq-kept in a loop keeping every result as all does, KIND
+--   all with client:all(calls, { concurrency = CONCURRENCY (16) }).
 if role == "run-many" then
   local kind, base, batches = arg[2], arg[3], tonumber(arg[4])
   local size, conc = tonumber(arg[5] or 64), tonumber(arg[6] or 16)
@@ -78,8 +79,19 @@ if role == "run-many" then
     batch = function() return client:all(calls, opts) end
     local r = batch()
     for i = 1, size do assert(r[i] and r[i].ok and check(r[i].res), "all: unexpected result " .. i) end
+  elseif kind == "seq-kept" then
+    -- a loop that keeps every result, as a program that needs them all does
+    batch = function()
+      local results = {}
+      for i = 1, size do
+        local res, meta = client:phone_numbers()
+        results[i] = { ok = true, res = res, meta = meta }
+      end
+      return results
+    end
+    batch()
   else
-    assert(kind == "seq", "KIND is seq or all")
+    assert(kind == "seq", "KIND is seq, seq-kept or all")
     batch = function()
       for _ = 1, size do client:phone_numbers() end
     end
@@ -161,8 +173,10 @@ if role == "measure-all" then
   end
   local RUNS = {
     { id = "linq54", kind = "seq", env = env54, cmd = many("lua5.4", "seq"), profile = true },
+    { id = "linq54", kind = "seq-kept", env = env54, cmd = many("lua5.4", "seq-kept") },
     { id = "linq54", kind = "all", env = env54, cmd = many("lua5.4", "all"), profile = true },
     { id = "linqjit", kind = "seq", env = envjit, cmd = many("luajit", "seq") },
+    { id = "linqjit", kind = "seq-kept", env = envjit, cmd = many("luajit", "seq-kept") },
     { id = "linqjit", kind = "all", env = envjit, cmd = many("luajit", "all") },
   }
   if io.open(outdir .. "/raw_curl") then
@@ -174,7 +188,8 @@ if role == "measure-all" then
   local profiles, failed = {}, false
   for _, r in ipairs(RUNS) do
     io.stderr:write(string.format("bench: callgrind / %s / 64 calls, %s (1+%d and 1+%d batches)\n", r.id,
-      r.kind == "all" and "client:all, concurrency 16" or "in a loop", batches, 2 * batches))
+      r.kind == "all" and "client:all, concurrency 16"
+        or r.kind == "seq-kept" and "in a loop, results kept" or "in a loop", batches, 2 * batches))
     local ok, err = pcall(function()
       local totals, files = {}, {}
       for i, b in ipairs({ batches, 2 * batches }) do

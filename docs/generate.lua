@@ -188,6 +188,16 @@ para("nginx: any phase. Inside nginx the key and base URL are read from the envi
      "`new` runs (nginx clears it: keep them with `env LINQ_API_V3_API_KEY;`), and the client's",
      "calls go over cosockets ([Inside nginx](#inside-nginx)).")
 
+heading(3, "`require(\"linq.safe\")`")
+para("The same module (every field above), but `new` makes clients whose calls return `nil, err`",
+     "instead of raising when the call fails (`err` the same `linq.Error`, as `cjson.safe` is to",
+     "`cjson`): every operation, `request` and `upload_attachment`. Misuse still raises, at the",
+     "caller's line. `pages` and `each` iterators yield `false, err` once for a failed page, then",
+     "stop; `all` and `each_result` are as above (they raise only for misuse). `close` closes the",
+     "client; `<close>` works on 5.4. Inside nginx it wraps the nginx client; use it (or `pcall`",
+     "and `tostring(err)`) in handlers, since ngx_lua logs an uncaught table error as",
+     "`unknown reason`.")
+
 heading(3, "`linq.is_error(value)` -> `boolean`")
 para("`true` only for an error this module raised (a table whose metatable is its error type):",
      "a `linq.Error` from a call or a `WebhookVerificationError` from `verify`. Never raises.",
