@@ -85,7 +85,7 @@ help:
 	@echo '  rockspec-check  luarocks make of every rockspec, offline, for all five interpreters'
 	@echo '  abi-check       the lua5.1 and luajit builds each load in both interpreters'
 	@echo '  release-check   rockspec-check, abi-check, and one version in rockspec, module and CHANGELOG'
-	@echo '  docs            docs/api.md and types/linq.lua from the operation table'
+	@echo '  docs            docs/api.md and types/ from the operation table'
 
 # What is missing is found by looking for what each package provides (tools/deps),
 # so a machine without apt that has everything builds; apt-get runs only when
@@ -221,6 +221,7 @@ sim-selftest:
 docs: all
 	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' $(LUA) docs/generate.lua > docs/api.md
 	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' $(LUA) docs/types.lua > types/linq.lua
+	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./$(BUILD)/?.so;;' $(LUA) docs/types.lua safe > types/linq/safe.lua
 
 lint:
 	@command -v luacheck >/dev/null || $(MAKE) -s --no-print-directory deps DEBIAN_PACKAGES=lua-check

@@ -86,6 +86,25 @@ describe("types/linq.lua", function()
     assert.equal(types, table.concat(written), "types/linq.lua is stale: run `make docs`")
   end)
 
+  it("has a current types/linq/safe.lua annotating every operation of a linq.safe client", function()
+    local chunk = assert(loadfile("docs/types.lua"))
+    local written = {}
+    local write = io.write
+    io.write = function(...)  -- luacheck: ignore 122
+      for _, s in ipairs{ ... } do written[#written + 1] = s end
+    end
+    local ok, err = pcall(chunk, "safe")
+    io.write = write  -- luacheck: ignore 122
+    assert(ok, err)
+    local safe = read("types/linq/safe.lua")
+    assert.equal(safe, table.concat(written), "types/linq/safe.lua is stale: run `make docs`")
+    assert.equal("table", type(assert(loadfile("types/linq/safe.lua"))()))
+    for name in pairs(linq.operations) do
+      assert(safe:find("\nfunction SafeClient:" .. name .. "%("),
+             "types/linq/safe.lua has no method SafeClient:" .. name)
+    end
+  end)
+
   it("is valid Lua, a ---@meta file for the module", function()
     local chunk = assert(loadfile("types/linq.lua"))
     assert.equal("---@meta linq", lines[1])
