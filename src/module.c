@@ -23,6 +23,24 @@ static void push_private_cjson(lua_State *L)
  * closing down unloads C modules while finalizers may still run (a client made by
  * a finalizer at exit ran code that was gone: ours under LuaJIT, lua-cjson's under
  * Lua 5.3), and the rockspec's builtin build cannot pass -Wl,-z,nodelete. */
+/* Pushes a table of request and every operation, each building an exchange of the
+ * given stage (LINQ_STAGE_*) instead of calling; the module upvalues from first_uv. */
+static void push_stagers(lua_State *L, int first_uv, int stage)
+{
+    int t, i;
+
+    lua_createtable(L, 0, 70);
+    t = lua_gettop(L);
+    for (i = 0; i < LINQ_NUPVALUES; i++)
+        lua_pushvalue(L, first_uv + i);
+    lua_pushnil(L);           /* no row; the name its errors give, wherever it is called */
+    lua_pushliteral(L, "request");
+    lua_pushinteger(L, stage);
+    lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
+    lua_setfield(L, t, "request");
+    linq_register_operations(L, t, first_uv, stage);
+}
+
 int luaopen_linq_core(lua_State *L);
 
 static void pin_library(const void *code)
@@ -97,32 +115,10 @@ int luaopen_linq_core(lua_State *L)
     lua_pop(L, 1);
     /* For transports that move the bytes themselves (nginx's cosockets): the same
      * methods, each returning an exchange (exchange.c) instead of calling. */
-    lua_createtable(L, 0, 70);
-    {
-        int prepare = lua_gettop(L);
-        for (i = 0; i < LINQ_NUPVALUES; i++)
-            lua_pushvalue(L, json + 1 + i);
-        lua_pushnil(L);           /* no row; the name its errors give, wherever it is called */
-        lua_pushliteral(L, "request");
-        lua_pushinteger(L, LINQ_STAGE_BYTES);
-        lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
-        lua_setfield(L, prepare, "request");
-        linq_register_operations(L, prepare, json + 1, LINQ_STAGE_BYTES);
-    }
+    push_stagers(L, json + 1, LINQ_STAGE_BYTES);
     lua_setfield(L, -2, "_prepare");
     /* For client:all (batch.c): the same, staged for a libcurl handle of a batch. */
-    lua_createtable(L, 0, 70);
-    {
-        int stage = lua_gettop(L);
-        for (i = 0; i < LINQ_NUPVALUES; i++)
-            lua_pushvalue(L, json + 1 + i);
-        lua_pushnil(L);
-        lua_pushliteral(L, "request");
-        lua_pushinteger(L, LINQ_STAGE_CURL);
-        lua_pushcclosure(L, linq_client_request, LINQ_NUPVALUES + 3);
-        lua_setfield(L, stage, "request");
-        linq_register_operations(L, stage, json + 1, LINQ_STAGE_CURL);
-    }
+    push_stagers(L, json + 1, LINQ_STAGE_CURL);
     lua_setfield(L, -2, "_stage");
     return 1;
 }
