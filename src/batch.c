@@ -157,7 +157,9 @@ static int configure(linq_exchange *ex, CURL *h)
     SET(CURLOPT_TIMEOUT_MS, ex->timeout_ms);
     SET(CURLOPT_WRITEDATA, &ex->view.resp);
     SET(CURLOPT_HEADERDATA, &ex->view.resp);
+#if LIBCURL_VERSION_NUM >= 0x075000
     SET(CURLOPT_PREREQDATA, &ex->view.resp);
+#endif
     SET(CURLOPT_OPENSOCKETDATA, &ex->view.resp);
     /* Over HTTP/2 a call waits for the connection being made rather than opening
      * another, so a batch shares one; over plain HTTP nothing can be shared. */

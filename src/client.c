@@ -430,8 +430,10 @@ int linq_setup_transfer(CURL *h, linq_client *c, linq_response *r, char *errbuf)
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, linq_on_header);
     SET(CURLOPT_HEADERDATA, r);
+#if LIBCURL_VERSION_NUM >= 0x075000  /* 7.80: older libcurl re-sends unseen, as it always did */
     SET(CURLOPT_PREREQFUNCTION, linq_on_prereq);
     SET(CURLOPT_PREREQDATA, r);
+#endif
     SET(CURLOPT_OPENSOCKETFUNCTION, linq_open_socket);
     SET(CURLOPT_OPENSOCKETDATA, r);
     SET(CURLOPT_FOLLOWLOCATION, 0L);

@@ -115,9 +115,12 @@ typedef struct linq_response {
 
 size_t linq_on_body(char *ptr, size_t size, size_t nmemb, void *userdata);
 size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata);
-/* CURLOPT_PREREQFUNCTION: refuses a second send of one attempt of a POST or PATCH. */
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* CURLOPT_PREREQFUNCTION (libcurl 7.80): refuses a second send of one attempt of a
+ * POST or PATCH. */
 int linq_on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
                    int conn_primary_port, int conn_local_port);
+#endif
 /* CURLOPT_OPENSOCKETFUNCTION: remembers why a socket could not be made (EMFILE). */
 curl_socket_t linq_open_socket(void *userdata, curlsocktype purpose,
                                struct curl_sockaddr *address);

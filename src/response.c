@@ -98,6 +98,7 @@ size_t linq_on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
 int linq_on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
                    int conn_primary_port, int conn_local_port)
 {
@@ -115,6 +116,7 @@ int linq_on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
     }
     return CURL_PREREQFUNC_OK;
 }
+#endif
 
 curl_socket_t linq_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a)
 {
